@@ -1,0 +1,55 @@
+"""Drawing latent vectors: the prior, the truncation trick, and paths through latent space."""
+
+from __future__ import annotations
+
+import torch
+
+
+def normal(n: int, dim: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
+    """``n`` latent vectors z ~ N(0, I) of dimension ``dim``, drawn on the CPU (reproducible) then moved."""
+    z = torch.randn(n, dim, generator=generator)
+    return z.to(device) if device is not None else z
+
+
+def truncated_normal(size, threshold: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """N(0, 1) samples truncated to [-threshold, threshold] by resampling (BigGAN's truncation trick, Sec. 3.1).
+
+    Every value whose magnitude exceeds ``threshold`` is redrawn until it falls inside; the result follows the
+    truncated normal law exactly. ``size`` is an int or a tuple.
+    """
+    if not threshold > 0:
+        raise ValueError(f"threshold must be > 0, got {threshold}")
+    size = (size,) if isinstance(size, int) else tuple(size)
+    z = torch.randn(size, generator=generator)
+    outside = z.abs() > threshold
+    while outside.any():
+        z[outside] = torch.randn(int(outside.sum()), generator=generator)
+        outside = z.abs() > threshold
+    return z
+
+
+def lerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
+    """Linear interpolation (1 - t) z0 + t z1."""
+    return torch.lerp(z0, z1, torch.as_tensor(t, dtype=z0.dtype))
+
+
+def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
+    """Spherical interpolation along the great circle between z0 and z1 (White, 2016, arXiv 1609.04468).
+
+    In high dimension Gaussian samples concentrate on a sphere; slerp stays near it, lerp cuts through
+    the low-density interior.
+    """
+    t = torch.as_tensor(t, dtype=z0.dtype)
+    n0, n1 = z0 / z0.norm(dim=-1, keepdim=True), z1 / z1.norm(dim=-1, keepdim=True)
+    omega = torch.acos((n0 * n1).sum(-1, keepdim=True).clamp(-1 + 1e-7, 1 - 1e-7))
+    so = torch.sin(omega)
+    return torch.sin((1 - t) * omega) / so * z0 + torch.sin(t * omega) / so * z1
+
+
+def interpolate(z0: torch.Tensor, z1: torch.Tensor, steps: int, method: str = "slerp") -> torch.Tensor:
+    """``steps`` latent vectors from z0 to z1 (inclusive) as a (steps, dim) tensor; method 'lerp' or 'slerp'."""
+    methods = {"lerp": lerp, "slerp": slerp}
+    if method not in methods:
+        raise ValueError(f"Unknown interpolation {method!r}. Valid choices: {', '.join(methods)}")
+    t = torch.linspace(0, 1, steps).unsqueeze(1)
+    return methods[method](z0.reshape(1, -1), z1.reshape(1, -1), t)

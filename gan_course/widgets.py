@@ -1,0 +1,87 @@
+"""The explorer pattern: an ipywidgets panel around a plain render function.
+
+Every explorer in the course is built the same way, so that a learner can read one and write their own, and
+tests can drive all of them without a browser:
+
+- ``render(**values) -> matplotlib Figure`` is a plain function of the controls' values;
+- ``explorer(render, seed=IntSlider(...), label=Dropdown(...))`` wires the controls to it: changing any
+  control re-renders into an ``Output`` area; ``explorer.state`` keeps the last values and figure.
+
+Headless (in pytest), setting ``ex.controls["seed"].value = 3`` fires the callback exactly as a slider
+drag does in JupyterLab; tests then read ``ex.state``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+
+
+class Explorer:
+    """Controls + output area + the render function that links them (see module docstring)."""
+
+    def __init__(self, render: Callable, controls: dict[str, widgets.Widget], title: str | None = None,
+                 continuous: bool = False):
+        self.render = render
+        self.controls = controls
+        self.output = widgets.Output()
+        self.state: dict = {"values": None, "figure": None, "renders": 0}
+        for control in controls.values():
+            if hasattr(control, "continuous_update"):
+                control.continuous_update = continuous
+            control.observe(self._on_change, names="value")
+        header = [widgets.HTML(f"<b>{title}</b>")] if title else []
+        self.widget = widgets.VBox(header + [widgets.HBox(list(controls.values()),
+                                                          layout=widgets.Layout(flex_flow="row wrap")),
+                                             self.output])
+        self.refresh()
+
+    def values(self) -> dict:
+        return {name: control.value for name, control in self.controls.items()}
+
+    def refresh(self):
+        """Call ``render`` with the controls' current values and show the figure it returns."""
+        values = self.values()
+        figure = self.render(**values)
+        old = self.state["figure"]
+        if old is not None and old is not figure:
+            plt.close(old)
+        self.state.update(values=values, figure=figure, renders=self.state["renders"] + 1)
+        with self.output:
+            from IPython.display import clear_output, display
+
+            clear_output(wait=True)
+            if figure is not None:
+                display(figure)
+        if figure is not None:
+            plt.close(figure)  # shown once, in the output area (inline backends would show it again)
+        return figure
+
+    def _on_change(self, change):
+        self.refresh()
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+
+def explorer(render: Callable, title: str | None = None, continuous: bool = False, **controls) -> Explorer:
+    """Build an ``Explorer``: ``explorer(render, seed=widgets.IntSlider(0, 0, 99), title="...")``."""
+    if not controls:
+        raise ValueError("explorer needs at least one control, e.g. seed=widgets.IntSlider(...)")
+    return Explorer(render, controls, title=title, continuous=continuous)
+
+
+def seed_slider(value: int = 0, max: int = 999, description: str = "seed") -> widgets.IntSlider:
+    """The course's standard seed slider."""
+    return widgets.IntSlider(value=value, min=0, max=max, step=1, description=description)
+
+
+def choice(options, value=None, description: str = "") -> widgets.Dropdown:
+    """A dropdown over ``options`` (a list of values or of ``(label, value)`` pairs)."""
+    options = list(options)
+    first = options[0][1] if isinstance(options[0], tuple) else options[0]
+    return widgets.Dropdown(options=options, value=first if value is None else value, description=description)

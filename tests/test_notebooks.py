@@ -1,0 +1,47 @@
+"""Every chapter notebook executes in its smoke setting (papermill, one test per notebook, so -n 2 works)."""
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+REQUIRED_PARAMETERS = ("SMOKE", "STEPS", "BATCH_SIZE", "DATASET", "DEVICE", "SEED")
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "no notebooks found in notebooks/"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_is_committed_clean_with_a_parameters_cell(path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{path.name}: exactly one cell must be tagged 'parameters'"
+    assert code.index(tagged[0]) <= 1, f"{path.name}: the parameters cell must come first"
+    for name in REQUIRED_PARAMETERS:
+        assert f"{name} " in tagged[0].source or f"{name}:" in tagged[0].source, f"{path.name}: no {name}"
+    assert 'os.environ.get("GAN_COURSE_SMOKE")' in tagged[0].source, f"{path.name}: SMOKE must read GAN_COURSE_SMOKE"
+    assert all(not c.outputs for c in code), f"{path.name} is committed with outputs; strip them"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_in_smoke_mode(path, tmp_path, monkeypatch):
+    import papermill
+    from nbclient.exceptions import CellTimeoutError
+    from papermill.exceptions import PapermillExecutionError
+
+    monkeypatch.setenv("GAN_COURSE_BUILD", str(tmp_path / "build"))  # fresh runs: nothing to resume
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    out = Path(__file__).parent.parent / "build" / "test-notebooks" / path.name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        papermill.execute_notebook(str(path), str(out), parameters={"SMOKE": True}, kernel_name="python3",
+                                   cwd=str(path.parent), progress_bar=False, execution_timeout=600)
+    except PapermillExecutionError as e:
+        pytest.fail(f"{path.name}, cell {e.exec_count}: {e.ename}: {e.evalue}\n(executed copy: {out})",
+                    pytrace=False)
+    except CellTimeoutError as e:
+        pytest.fail(f"{path.name}: a cell timed out: {e}", pytrace=False)

@@ -1,0 +1,55 @@
+"""pyproject.toml and environment.yml declare the same dependencies; the two-command set-up is in place."""
+
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).parent.parent
+CONDA_NAMES = {"pytorch": "torch"}
+
+
+def _name(spec: str) -> str:
+    return re.split(r"[<>=!~\s\[]", spec.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def _pyproject_names():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    deps = project["dependencies"] + project["optional-dependencies"]["test"]
+    return {_name(d) for d in deps}
+
+
+def _environment_names():
+    names, in_pip = set(), False
+    for line in (ROOT / "environment.yml").read_text().splitlines():
+        stripped = line.split("#")[0].rstrip()
+        if re.match(r"^\s*-\s*pip:\s*$", stripped):
+            in_pip = True
+            continue
+        m = re.match(r"^(\s*)-\s*(\S.*)$", stripped)
+        if not m or in_pip and len(m.group(1)) > 2:
+            continue
+        name = _name(m.group(2))
+        if name not in ("python", "pip"):
+            names.add(CONDA_NAMES.get(name, name))
+    return names
+
+
+def test_environment_yml_matches_pyproject():
+    py, env = _pyproject_names(), _environment_names()
+    assert py == env, f"only in pyproject.toml: {sorted(py - env)}; only in environment.yml: {sorted(env - py)}"
+
+
+def test_core_dependencies_declared():
+    for name in ("torch", "torchvision", "jupyterlab", "matplotlib", "ipywidgets", "nbval", "papermill", "seaborn"):
+        assert name in _pyproject_names()
+
+
+def test_readme_opens_with_the_two_commands():
+    text = (ROOT / "README.md").read_text()
+    first_block = text[: text.index("```", text.index("```") + 3)]
+    assert "make course" in first_block and "make test" in first_block
+
+
+def test_ci_runs_make_test_with_shared_datasets():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in ci and "GAN_COURSE_DATA" in ci and "../shared/datasets" in ci

@@ -1,0 +1,39 @@
+import pytest
+import torch
+
+from gan_course.utils import autocast, count_parameters, get_device, seed_everything
+
+
+def test_auto_device_is_available():
+    assert get_device("auto").type in ("cpu", "cuda", "mps")
+    assert get_device(None) == get_device("auto")
+
+
+def test_bad_device_lists_choices():
+    with pytest.raises(ValueError, match="Valid choices: auto, cpu, cuda"):
+        get_device("tpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="only meaningful without CUDA")
+def test_missing_accelerator_is_a_clear_error():
+    with pytest.raises(ValueError, match="not available"):
+        get_device("cuda")
+
+
+def test_seed_everything_is_reproducible():
+    seed_everything(7)
+    a = torch.randn(3)
+    seed_everything(7)
+    assert torch.equal(a, torch.randn(3))
+    with pytest.raises(ValueError):
+        seed_everything(-1)
+
+
+def test_autocast_is_noop_on_cpu():
+    with autocast(torch.device("cpu")):
+        y = torch.ones(2, 2) @ torch.ones(2, 2)
+    assert y.dtype == torch.float32
+
+
+def test_count_parameters():
+    assert count_parameters(torch.nn.Linear(3, 2)) == 8
