@@ -13,6 +13,9 @@ NOTEBOOKS  := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 BUILD      := build
 JOBS       ?= 2
 STAMP      := $(VENV)/.gan-course-installed
+# Real datasets (MNIST, facades, ...): a directory you point at, else the course's shared copies if present.
+GAN_COURSE_DATA ?= $(firstword $(wildcard ../shared/datasets))
+export GAN_COURSE_DATA
 
 .PHONY: env course smoke test unit notebooks-smoke lab benchmarks student clean
 

@@ -34,7 +34,6 @@ def test_notebook_runs_in_smoke_mode(path, tmp_path, monkeypatch):
     from papermill.exceptions import PapermillExecutionError
 
     monkeypatch.setenv("GAN_COURSE_BUILD", str(tmp_path / "build"))  # fresh runs: nothing to resume
-    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     out = Path(__file__).parent.parent / "build" / "test-notebooks" / path.name
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
