@@ -44,6 +44,10 @@ test: $(STAMP)
 	GAN_COURSE_SMOKE=1 $(PY) -m pytest -n $(JOBS) --dist loadscope --nbval-lax --nbval-kernel-name python3 \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider notebooks
 
+## Student copies of the chapters (solutions and outputs removed, nbgrader markers) in build/student/.
+student: $(STAMP)
+	$(PY) -m gan_course.run_notebooks --student --out $(BUILD)/student $(NOTEBOOKS)
+
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks
 

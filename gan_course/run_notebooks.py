@@ -3,6 +3,7 @@
     python -m gan_course.run_notebooks --out build notebooks/01_gan.ipynb ...     # full setting (make course)
     python -m gan_course.run_notebooks --smoke --out build/smoke notebooks/*.ipynb  # seconds each (make smoke)
     python -m gan_course.run_notebooks --strip notebooks/*.ipynb                    # before committing
+    python -m gan_course.run_notebooks --student --out build/student notebooks/*.ipynb  # handouts (nbgrader)
 """
 
 from __future__ import annotations
@@ -28,6 +29,27 @@ def strip(path: Path) -> None:
     nbformat.write(nb, path)
 
 
+def student_copy(path: Path, out_dir: Path) -> Path:
+    """Write the student version of a notebook: nbgrader replaces every ``### BEGIN SOLUTION`` ...
+    ``### END SOLUTION`` block by ``raise NotImplementedError()`` (hidden tests removed, outputs cleared)."""
+    from nbconvert import NotebookExporter
+    from traitlets.config import Config
+
+    config = Config()
+    config.NotebookExporter.preprocessors = [
+        "nbgrader.preprocessors.ClearSolutions",
+        "nbgrader.preprocessors.ClearHiddenTests",
+        "nbgrader.preprocessors.ClearOutput",
+    ]
+    config.ClearSolutions.enforce_metadata = False
+    config.ClearHiddenTests.enforce_metadata = False
+    body, _ = NotebookExporter(config=config).from_filename(str(path))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / path.name
+    target.write_text(body, encoding="utf-8")
+    return target
+
+
 def execute(path: Path, out_dir: Path, smoke: bool, html: bool = True, cwd: Path | None = None) -> Path:
     """Run ``path`` with papermill into ``out_dir`` (SMOKE injected), then write ``<name>.html`` beside it."""
     import papermill
@@ -51,6 +73,7 @@ def main(argv=None) -> int:
     parser.add_argument("--smoke", action="store_true", help="run each notebook's smoke setting")
     parser.add_argument("--no-html", action="store_true")
     parser.add_argument("--strip", action="store_true", help="strip outputs in place instead of executing")
+    parser.add_argument("--student", action="store_true", help="write student copies (solutions removed) to --out")
     args = parser.parse_args(argv)
     failures = []
     for path in args.notebooks:
@@ -58,6 +81,9 @@ def main(argv=None) -> int:
             parser.error(f"no such notebook: {path}")
         if args.strip:
             strip(path)
+            continue
+        if args.student:
+            print(f"wrote {student_copy(path, args.out)}")
             continue
         start = time.monotonic()
         print(f"--> {path} ({'smoke' if args.smoke else 'full'} setting)", flush=True)

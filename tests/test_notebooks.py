@@ -44,3 +44,22 @@ def test_notebook_runs_in_smoke_mode(path, tmp_path, monkeypatch):
                     pytrace=False)
     except CellTimeoutError as e:
         pytest.fail(f"{path.name}: a cell timed out: {e}", pytrace=False)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_student_copy_removes_every_solution(path, tmp_path):
+    """Exercises are authored with nbgrader markers; the student copy keeps the checks and drops the answers."""
+    from gan_course.run_notebooks import student_copy
+
+    source = nbformat.read(path, as_version=4)
+    solutions = [c for c in source.cells if "### BEGIN SOLUTION" in c.source]
+    if path.stem.startswith("00_"):
+        pytest.skip("the metrics primer has no graded exercises")
+    assert len(solutions) >= 2, f"{path.name}: a chapter has at least two exercises"
+    for cell in solutions:
+        assert cell.source.count("### BEGIN SOLUTION") == cell.source.count("### END SOLUTION")
+    student = nbformat.read(student_copy(path, tmp_path), as_version=4)
+    text = "\n".join(c.source for c in student.cells)
+    assert "### BEGIN SOLUTION" not in text
+    assert text.count("raise NotImplementedError") >= len(solutions)
+    assert "check_" in text  # the checks stay for the students

@@ -19,9 +19,14 @@ def _pyproject_names():
 
 
 def _environment_names():
-    names, in_pip = set(), False
+    names, in_pip, in_deps = set(), False, False
     for line in (ROOT / "environment.yml").read_text().splitlines():
         stripped = line.split("#")[0].rstrip()
+        if re.match(r"^\S", stripped):  # a top-level key: name, channels, dependencies
+            in_deps = stripped.startswith("dependencies:")
+            continue
+        if not in_deps:
+            continue
         if re.match(r"^\s*-\s*pip:\s*$", stripped):
             in_pip = True
             continue
