@@ -1,8 +1,9 @@
 """pyproject.toml and environment.yml declare the same dependencies; the two-command set-up is in place."""
 
 import re
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).parent.parent
 CONDA_NAMES = {"pytorch": "torch"}
