@@ -247,6 +247,7 @@ class Run:
         self._attached: dict = {}
         self._pending_attached: dict = {}
         self._pending_rng: dict | None = None
+        self._in_body = False
         self.resumed = False
         if resume and self.checkpoint_path.exists():
             self._load()
@@ -275,11 +276,15 @@ class Run:
         print(f"[{self.name}] Resumed from {self.checkpoint_path} at step {self.step}.")
 
     def save(self):
-        """Write the checkpoint atomically (see ``atomic_save``)."""
+        """Write the checkpoint atomically (see ``atomic_save``).
+
+        Called inside the loop body (after the step's updates), the current step counts as done, so a resumed
+        run continues with the next one.
+        """
         state = {
             "format": CHECKPOINT_FORMAT,
             "name": self.name,
-            "step": self.step,
+            "step": self.step + 1 if self._in_body else self.step,
             "elapsed": self.elapsed,
             "config": self.config,
             "models": {k: m.state_dict() for k, m in self.models.items()},
@@ -327,7 +332,9 @@ class Run:
         start = time.monotonic()
         try:
             while self.step < total:
+                self._in_body = True
                 yield self.step
+                self._in_body = False
                 self.step += 1
                 now = time.monotonic()
                 self.elapsed += now - start
@@ -341,6 +348,7 @@ class Run:
                 if self.step == total or due or late:
                     self.save()
         finally:
+            self._in_body = False
             bar.close()
 
     def every(self, n: int) -> bool:

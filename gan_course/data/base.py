@@ -17,6 +17,7 @@ pair). ``dataset.with_target(name)`` returns a view of the same tensors with ano
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from pathlib import Path
@@ -24,7 +25,15 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-__all__ = ["TensorImageDataset", "PairedImageDataset", "to_float", "to_uint8", "save_tensors", "load_tensors"]
+__all__ = ["TensorImageDataset", "PairedImageDataset", "DatasetNotFoundError", "to_float", "to_uint8",
+           "save_tensors", "load_tensors", "cached"]
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A real dataset is not on disk (and was not, or could not be, downloaded).
+
+    The message names the directory searched, how to get the data and the embedded dataset to use instead.
+    """
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:
@@ -52,6 +61,8 @@ class TensorImageDataset(Dataset):
     image tensor (a paired dataset's second image) is converted to [-1, 1] like ``images``; other views are
     returned as float32, labels as int64.
     """
+
+    per_sample: tuple[str, ...] = ()  # names of further per-sample tensor attributes that subset() slices
 
     def __init__(
         self,
@@ -133,6 +144,8 @@ class TensorImageDataset(Dataset):
         new.images = self.images[keep]
         new.targets = self.targets[keep]
         new.views = {k: v[keep] for k, v in self.views.items()}
+        for attr in self.per_sample:
+            setattr(new, attr, getattr(self, attr)[keep])
         new._target_tensor = new._select(new.target)
         return new
 
@@ -198,3 +211,37 @@ def save_tensors(path: Path, tensors: dict) -> None:
 def load_tensors(path: Path) -> dict:
     """Load a cache file written by ``save_tensors``, memory-mapped (pages are read on first use)."""
     return torch.load(path, mmap=True, weights_only=True)
+
+
+@contextlib.contextmanager
+def _build_lock(path: Path):
+    """Hold an exclusive lock on ``path`` (POSIX ``flock``; no lock where fcntl is missing, e.g. Windows).
+
+    Two processes asking for the same dataset at once (pytest -n 2, two notebooks) then build it once: the
+    second waits and reads the first one's file.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: the atomic rename still keeps the file whole
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def cached(path: Path, builder, *args) -> dict:
+    """The tensors in cache file ``path`` (memory-mapped) if it exists, else ``builder(*args)``, saved there."""
+    path = Path(path)
+    if path.exists():
+        return load_tensors(path)
+    with _build_lock(path.with_name(f".{path.name}.lock")):
+        if path.exists():                                # built by another process while we waited
+            return load_tensors(path)
+        data = builder(*args)
+        save_tensors(path, data)
+    return data
