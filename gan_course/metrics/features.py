@@ -1,0 +1,300 @@
+"""Feature networks: the space in which FID, KID and precision/recall compare images.
+
+A metric never compares pixels. It embeds every image with a fixed network ``phi`` and compares the two
+clouds of feature vectors ``phi(x)``. Which ``phi`` is part of the number: an FID "in Inception features" and
+an FID "in the features of the course's glyph classifier" are different quantities with different scales.
+The course has three kinds, all ``FeatureNet``s:
+
+- ``course_classifier(dataset)`` (names ``"glyphs"``, ``"shapes"``, ``"mnist"``): the 128-d penultimate layer
+  (global-average-pooled last conv block) of a small CNN trained on the dataset
+  (``gan_course.metrics.classifier``). Used by every chapter: shipped in the package, fast on a CPU, and it
+  knows the dataset's classes, so IS and mode coverage work too.
+- ``RandomInception`` (name ``"random-inception"``): the 2048-d pool features of an Inception-v3 with *random*
+  weights (fixed seed), inputs 299x299: "rFID" (Sauer et al. 2022, StyleGAN-XL), a check that a low FID is not
+  an artefact of the features a generator was tuned on.
+- ``ImageNetInception`` (name ``"inception"``): the 2048-d pool features of the ImageNet-trained Inception-v3
+  of FID (Heusel et al. 2017), for numbers close to papers'; needs weights (a download or a local file).
+
+Every ``FeatureNet`` takes images as the course makes them, float in [-1, 1] with 1 or 3 channels at any size,
+and adapts them itself (``adapt``): grey -> RGB by repeating the channel, RGB -> grey by the ITU-R BT.601 luma
+weights, and a bilinear resize (antialiased when shrinking) to the size it was built for. ``forward(x)`` is
+``features(x)``, so a ``FeatureNet`` can be handed to torchmetrics as its ``feature=`` module.
+
+``extract(net, source, n)`` runs a network over an ``ImageSource`` in batches, on the network's device.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .sources import ImageSource
+
+__all__ = ["FeatureNet", "adapt", "extract", "features_of", "RandomInception", "ImageNetInception", "feature_network",
+           "feature_network_names", "RANDOM_INCEPTION_SEED"]
+
+RANDOM_INCEPTION_SEED = 0
+_LUMA = (0.299, 0.587, 0.114)   # ITU-R BT.601; the weights sum to 1, so [-1, 1] maps to [-1, 1]
+
+
+def adapt(x: torch.Tensor, channels: int, size: int | None) -> torch.Tensor:
+    """Images (N, C, H, W) in [-1, 1] -> (N, channels, size, size): fix the channels, then resize bilinearly.
+
+    1 -> 3 channels repeats the grey channel; 3 -> 1 takes the luma ``0.299 R + 0.587 G + 0.114 B``.
+    ``size=None`` keeps the spatial size.
+    """
+    if x.ndim != 4:
+        raise ValueError(f"images must be (N, C, H, W), got shape {tuple(x.shape)}")
+    c = x.shape[1]
+    if c != channels:
+        if c == 1 and channels == 3:
+            x = x.expand(-1, 3, -1, -1)
+        elif c == 3 and channels == 1:
+            w = torch.tensor(_LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+            x = (x * w).sum(1, keepdim=True)
+        else:
+            raise ValueError(f"cannot feed {c}-channel images to a network that takes {channels} channels "
+                             "(1 and 3 channels are converted)")
+    if size is not None and tuple(x.shape[-2:]) != (size, size):
+        shrink = x.shape[-1] > size or x.shape[-2] > size
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=shrink)
+    return x
+
+
+class FeatureNet(nn.Module):
+    """A frozen network that embeds images for the metrics.
+
+    Subclasses set ``name`` (a short tag used in result names, e.g. ``"glyphs_classifier"``),
+    ``description`` (one line naming the network and layer), ``num_features``, ``channels`` and
+    ``image_size``, and implement ``_features(x)`` (and ``_logits(x)`` when the network classifies) on
+    already-adapted inputs. Always in eval mode, without gradients.
+    """
+
+    name: str = "feature_net"
+    description: str = ""
+    num_features: int = 0
+    channels: int = 3
+    image_size: int | None = None
+    classes: list[str] | None = None
+
+    @property
+    def device(self) -> torch.device:
+        p = next(self.parameters(), None)
+        return p.device if p is not None else torch.device("cpu")
+
+    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device, non_blocking=True)
+        return adapt(x.to(next(self.parameters()).dtype), self.channels, self.image_size)
+
+    @torch.no_grad()
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, num_features) embedding of images in [-1, 1] (any size, 1 or 3 channels)."""
+        return self._features(self._prepare(x)).float()
+
+    @torch.no_grad()
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, num_classes) class scores of images in [-1, 1] (IS, mode coverage, classifier agreement)."""
+        return self._logits(self._prepare(x)).float()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+    def _features(self, x):
+        raise NotImplementedError
+
+    def _logits(self, x):
+        raise NotImplementedError(f"{type(self).__name__} has no classifier head")
+
+    def train(self, mode: bool = True):
+        return super().train(False)    # feature networks are frozen: batch norm always uses running stats
+
+    def extra_repr(self) -> str:
+        return f"{self.description}" if self.description else ""
+
+
+@torch.no_grad()
+def extract(net: FeatureNet | str, source, n: int | None = None, what: str = "features", batch_size: int = 256,
+            seed: int = 0, progress: bool = False) -> torch.Tensor:
+    """Embed ``n`` images of ``source`` with ``net``: an (n, D) float32 CPU tensor.
+
+    ``source`` is anything ``ImageSource`` takes (tensor, dataset, ``sample(n)`` callable); ``what`` is
+    ``"features"`` or ``"logits"``. Batches run on ``net``'s device; ``progress=True`` shows a tqdm bar.
+    """
+    net = feature_network(net) if isinstance(net, str) else net
+    if what not in ("features", "logits"):
+        raise ValueError(f"what must be 'features' or 'logits', got {what!r}")
+    src = ImageSource(source, n=n, seed=seed)
+    fn = getattr(net, what)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(src), desc=f"{what} ({getattr(net, 'name', type(net).__name__)})", unit="img",
+                   leave=False)
+    out = []
+    for x in src.batches(batch_size):
+        out.append(fn(x).cpu())
+        if bar is not None:
+            bar.update(len(x))
+    if bar is not None:
+        bar.close()
+    return torch.cat(out)
+
+
+def features_of(source, net: FeatureNet | str, n: int | None = None, seed: int = 0, batch_size: int = 256,
+                progress: bool = False, what: str = "features") -> torch.Tensor:
+    """Features (N, D) of a source: an (N, D) tensor is taken as features already computed (its first ``n``
+    rows); anything else goes through ``ImageSource`` and ``net`` (a ``FeatureNet`` or a name)."""
+    if isinstance(source, torch.Tensor) and source.ndim == 2:
+        return source[:n] if n is not None else source
+    return extract(net, ImageSource(source, n=n, seed=seed), what=what, batch_size=batch_size, progress=progress)
+
+
+# --- Inception-v3: random (rFID) and ImageNet (FID) -----------------------------------------------------------
+class _InceptionBase(FeatureNet):
+    num_features = 2048
+    channels = 3
+    image_size = 299
+
+    def _wrap(self, model: nn.Module):
+        self.fc = model.fc                 # 2048 -> 1000 (random or ImageNet classes)
+        model.fc = nn.Identity()           # the network now ends at the 2048-d average pool ("pool3")
+        self.net = model.eval()
+        self.requires_grad_(False)
+
+    def _features(self, x):
+        return self.net(x)
+
+    def _logits(self, x):
+        return self.fc(self.net(x))
+
+
+class RandomInception(_InceptionBase):
+    """Inception-v3 with random weights drawn under a fixed seed: the feature network of "rFID".
+
+    Sauer et al. 2022 (StyleGAN-XL, arXiv 2202.00273) report FID computed with a *randomly initialised*
+    Inception network beside the usual FID, because a generator trained with ImageNet-pretrained features
+    (Projected GAN discriminators) could lower FID by matching what those features see rather than the
+    images. Random features carry no ImageNet knowledge, so the two agreeing is evidence the improvement is
+    real. Here: ``torchvision.models.inception_v3(weights=None, aux_logits=False, init_weights=True)``
+    built inside ``torch.random.fork_rng`` under ``torch.manual_seed(seed)`` (the global RNG is untouched, and
+    two constructions with the same seed are identical), ``transform_input=False``; inputs in [-1, 1],
+    resized to 299x299; features = the 2048-d global average pool.
+
+    torchvision's initialisation (truncated normal, std 0.1) is not variance-preserving and eval-mode batch
+    norm with its initial statistics (mean 0, variance 1) is the identity, so activations grow by ~10 orders of
+    magnitude through the network; the features stay informative (differences between images survive) but
+    FIDs would be ~1e20. Features are therefore divided by one fixed constant, ``unit``: their RMS on a
+    mid-grey image (data-free, computed at construction). One constant multiplies every FID by the same
+    factor, so comparisons are unaffected.
+
+    Absolute values are not comparable with Inception FIDs (nor with StyleGAN-XL's, whose random network
+    was a different draw), only rankings within one study. Slow on a CPU (~6 GFLOPs per image at 299x299):
+    use a few hundred images there; ``image_size`` < 299 (>= 75) is faster but is another feature space.
+    """
+
+    def __init__(self, seed: int = RANDOM_INCEPTION_SEED, image_size: int = 299, device="cpu"):
+        super().__init__()
+        from torchvision.models import inception_v3
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = inception_v3(weights=None, aux_logits=False, init_weights=True, transform_input=False)
+        self._wrap(model)
+        self.seed, self.image_size = seed, image_size
+        with torch.no_grad():      # the unit of the features: their RMS on a mid-grey image (data-free, fixed)
+            self.register_buffer("unit", self.net(torch.zeros(1, 3, image_size, image_size)).pow(2).mean().sqrt())
+        self.name = "random_inception"
+        self.description = f"random Inception-v3 (seed {seed}), 2048-d pool features at {image_size}x{image_size}"
+        self.to(device)
+
+    def _features(self, x):
+        return self.net(x) / self.unit
+
+
+class ImageNetInception(_InceptionBase):
+    """The ImageNet-trained Inception-v3 of FID (Heusel et al. 2017, arXiv 1706.08500), when you have weights.
+
+    ``weights``:
+
+    - ``"torchvision"`` (default): torchvision's ``Inception_V3_Weights.IMAGENET1K_V1``, from the torch hub
+      cache (``$TORCH_HOME``), downloaded once when online;
+    - a path to a ``state_dict`` of ``torchvision.models.inception_v3`` (e.g. that same file copied from a
+      machine that could download it).
+
+    Inputs in [-1, 1] are resized to 299x299 and fed without ``transform_input`` (the ported Google weights
+    expect [-1, 1]). Papers' FIDs use the original TensorFlow graph (``pt_inception-2015-12-05``, as in
+    pytorch-fid / torch-fidelity / clean-fid), whose features differ slightly from torchvision's: numbers from
+    this class are close to, not identical with, published ones; for exact comparison use
+    ``torchmetrics.image.fid.FrechetInceptionDistance(feature=2048)`` with torch-fidelity installed.
+    Offline without the weights this raises ``RuntimeError`` saying how to get them.
+    """
+
+    def __init__(self, weights: str | os.PathLike = "torchvision", device="cpu"):
+        super().__init__()
+        from torchvision.models import Inception_V3_Weights, inception_v3
+
+        if str(weights) == "torchvision":
+            try:
+                model = inception_v3(weights=Inception_V3_Weights.IMAGENET1K_V1, aux_logits=False,
+                                     transform_input=False)
+            except Exception as e:  # no network, no cached file
+                url = Inception_V3_Weights.IMAGENET1K_V1.url
+                raise RuntimeError(
+                    f"The ImageNet Inception-v3 weights are not available ({type(e).__name__}: {e}). "
+                    f"Download {url} on a machine with internet access and either put it in "
+                    f"{Path(torch.hub.get_dir()) / 'checkpoints'} or pass its path: "
+                    "ImageNetInception(weights='/path/to/inception_v3_google-0cc3c7bd.pth'). Offline, the course "
+                    "classifiers (course_classifier('glyphs')) and RandomInception need no download."
+                ) from e
+            source = "torchvision IMAGENET1K_V1"
+        else:
+            path = Path(weights).expanduser()
+            if not path.is_file():
+                raise RuntimeError(f"No Inception-v3 weights at {path}. Pass weights='torchvision' to use "
+                                   "torchvision's (downloaded once), or the path of a torchvision state_dict.")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = state.get("state_dict", state)
+            aux = any(k.startswith("AuxLogits.") for k in state)
+            num_classes = state["fc.weight"].shape[0] if "fc.weight" in state else 1000
+            model = inception_v3(weights=None, aux_logits=aux, init_weights=False, transform_input=False,
+                                 num_classes=num_classes)
+            model.load_state_dict(state)
+            model.aux_logits, model.AuxLogits = False, None
+            source = str(path)
+        self._wrap(model)
+        self.name = "inception"
+        self.description = f"ImageNet Inception-v3 ({source}), 2048-d pool features at 299x299"
+        self.to(device)
+
+
+# --- by name ------------------------------------------------------------------------------------------------
+def feature_network_names() -> list[str]:
+    """Names ``feature_network`` accepts: the shipped course classifiers, ``random-inception``, ``inception``."""
+    from .classifier import available_classifiers
+    return [*available_classifiers(), "random-inception", "inception"]
+
+
+def feature_network(name: str | FeatureNet, device="cpu") -> FeatureNet:
+    """A ``FeatureNet`` by name: a course classifier (``"glyphs"``, ``"shapes"``, ``"mnist"``, ...),
+    ``"random-inception"`` (rFID) or ``"inception"`` (ImageNet weights; see ``ImageNetInception``).
+
+    ``device`` is anything ``gan_course.utils.get_device`` takes. A ``FeatureNet`` is returned as is.
+    """
+    if isinstance(name, nn.Module):
+        return name
+    from ..utils import get_device
+    from .classifier import available_classifiers, course_classifier
+
+    device = get_device(device)
+    key = str(name).lower()
+    if key in ("random-inception", "random_inception", "rfid"):
+        return RandomInception(device=device)
+    if key in ("inception", "imagenet-inception"):
+        return ImageNetInception(device=device)
+    if key in available_classifiers():
+        return course_classifier(key, device=device)
+    raise ValueError(f"Unknown feature network {name!r}. Valid choices: {', '.join(feature_network_names())}.")

@@ -1,0 +1,436 @@
+"""gan_course.metrics against independent references (scipy, torchmetrics, closed forms) and the behaviour
+the papers describe: FID's bias, KID's unbiasedness, precision vs recall, IS bounds, mode collapse."""
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+
+from gan_course.data import load
+from gan_course.metrics import (
+    FeatureNet,
+    ImageNetInception,
+    ImageSource,
+    RandomInception,
+    adapt,
+    available_classifiers,
+    classifier_agreement,
+    course_classifier,
+    evaluate,
+    extract,
+    feature_network,
+    fid,
+    fid_from_features,
+    frechet_distance,
+    gaussian_stats,
+    inception_score,
+    inception_score_from_logits,
+    kid,
+    kid_from_features,
+    mode_coverage,
+    mode_coverage_from_predictions,
+    precision_recall,
+    precision_recall_from_features,
+)
+from gan_course.metrics.classifier import WEIGHTS_DIR
+
+
+def _gen(seed):
+    return torch.Generator().manual_seed(seed)
+
+
+def _random_spd(d, seed, rank=None):
+    a = torch.randn(d, rank or d, generator=_gen(seed), dtype=torch.float64)
+    return a @ a.T + (1e-3 * torch.eye(d, dtype=torch.float64) if rank is None else 0)
+
+
+def _scipy_fid(mu1, s1, mu2, s2):
+    covmean = scipy.linalg.sqrtm(s1.numpy() @ s2.numpy()).real
+    return float(((mu1 - mu2) ** 2).sum()) + float(np.trace(s1.numpy() + s2.numpy() - 2 * covmean))
+
+
+@pytest.fixture(scope="module")
+def glyphs_test():
+    return load("glyphs", split="test")
+
+
+@pytest.fixture(scope="module")
+def glyphs_net():
+    return course_classifier("glyphs")
+
+
+# --- Fréchet distance / FID -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_frechet_distance_matches_scipy_sqrtm_on_random_spd_matrices(seed):
+    d = 24
+    mu1, mu2 = torch.randn(d, generator=_gen(seed), dtype=torch.float64), torch.zeros(d, dtype=torch.float64)
+    s1, s2 = _random_spd(d, seed + 10), _random_spd(d, seed + 20)
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(_scipy_fid(mu1, s1, mu2, s2), rel=1e-8)
+
+
+def test_frechet_distance_is_finite_for_singular_covariances():
+    d = 40
+    s1, s2 = _random_spd(d, 1, rank=5), _random_spd(d, 2, rank=7)     # fewer samples than dimensions
+    mu = torch.zeros(d, dtype=torch.float64)
+    value = frechet_distance(mu, s1, mu, s2)
+    assert math.isfinite(value) and value >= 0
+    assert value == pytest.approx(_scipy_fid(mu, s1, mu, s2), rel=1e-5)
+    assert frechet_distance(mu, s1, mu, s1) == pytest.approx(0.0, abs=1e-6 * float(torch.trace(s1)))
+
+
+def test_fid_of_a_set_with_itself_is_zero():
+    f = torch.randn(300, 16, generator=_gen(0))
+    assert fid_from_features(f, f) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_frechet_distance_of_two_gaussians_has_the_closed_form():
+    """Diagonal covariances commute: FID = |mu1 - mu2|^2 + sum_i (sigma1_i - sigma2_i)^2 (std devs)."""
+    mu1, mu2 = torch.tensor([0.0, 1.0, -2.0, 0.5]), torch.tensor([1.0, 1.0, 0.0, 0.0])
+    sd1, sd2 = torch.tensor([1.0, 2.0, 0.5, 1.0]), torch.tensor([1.5, 1.0, 0.5, 3.0])
+    exact = float(((mu1 - mu2) ** 2).sum() + ((sd1 - sd2) ** 2).sum())
+    assert frechet_distance(mu1, torch.diag(sd1**2), mu2, torch.diag(sd2**2)) == pytest.approx(exact, rel=1e-10)
+    n = 40_000   # and from samples, up to the estimation error
+    x = mu1 + sd1 * torch.randn(n, 4, generator=_gen(1), dtype=torch.float64)
+    y = mu2 + sd2 * torch.randn(n, 4, generator=_gen(2), dtype=torch.float64)
+    assert fid_from_features(x, y) == pytest.approx(exact, rel=0.03)
+
+
+def test_fid_is_biased_upwards_with_few_samples():
+    """Two samples of one distribution: FID > 0 on average, shrinking as n grows (~1/n)."""
+    d = 16
+    small = np.mean([fid_from_features(torch.randn(100, d, generator=_gen(s)),
+                                       torch.randn(100, d, generator=_gen(100 + s))) for s in range(5)])
+    large = np.mean([fid_from_features(torch.randn(1000, d, generator=_gen(s)),
+                                       torch.randn(1000, d, generator=_gen(100 + s))) for s in range(5)])
+    assert small > 5 * large > 0
+
+
+def test_fid_matches_torchmetrics_with_the_same_feature_network(glyphs_test, glyphs_net):
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    real, _ = glyphs_test.get_batch(torch.arange(0, 300))
+    fake, _ = glyphs_test.get_batch(torch.arange(300, 600))
+    fake = (fake + 0.3 * torch.randn(fake.shape, generator=_gen(0))).clamp(-1, 1)
+    reference = FrechetInceptionDistance(feature=glyphs_net)        # torchmetrics accepts a custom nn.Module
+    reference.update(real, real=True)
+    reference.update(fake, real=False)
+    ours = fid(real, fake, glyphs_net)
+    assert ours > 1.0
+    assert ours == pytest.approx(float(reference.compute()), rel=1e-4)
+
+
+# --- KID ------------------------------------------------------------------------------------------------------
+def test_kid_matches_torchmetrics_with_the_same_feature_network(glyphs_test, glyphs_net):
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    real, _ = glyphs_test.get_batch(torch.arange(0, 200))
+    fake, _ = glyphs_test.get_batch(torch.arange(200, 400))
+    fake = (fake + 0.3 * torch.randn(fake.shape, generator=_gen(0))).clamp(-1, 1)
+    # one subset of all 200 images: the estimate does not depend on the random permutation
+    reference = KernelInceptionDistance(feature=glyphs_net, subsets=1, subset_size=200)
+    reference.update(real, real=True)
+    reference.update(fake, real=False)
+    ref_mean, _ = reference.compute()
+    ours, std = kid(real, fake, glyphs_net, subsets=1, subset_size=200)
+    assert ours == pytest.approx(float(ref_mean), rel=1e-4)
+    assert std == 0.0
+
+
+def test_kid_is_unbiased_for_two_samples_of_one_distribution():
+    """Mean over seeds ~ 0 (within 3 standard errors), while FID on the same pairs is clearly positive."""
+    kids, fids = [], []
+    for s in range(20):
+        a, b = torch.randn(200, 16, generator=_gen(s)), torch.randn(200, 16, generator=_gen(1000 + s))
+        kids.append(kid_from_features(a, b, subsets=1, subset_size=200)[0])
+        fids.append(fid_from_features(a, b))
+    kids = torch.tensor(kids)
+    assert abs(kids.mean()) < 3 * kids.std() / math.sqrt(len(kids))
+    assert np.mean(fids) > 0.5
+
+
+def test_kid_is_near_zero_for_identical_distributions_and_positive_for_different_ones():
+    a, b = torch.randn(600, 8, generator=_gen(0)), torch.randn(600, 8, generator=_gen(1))
+    same, same_std = kid_from_features(a, b, subsets=20, subset_size=300)
+    shifted, _ = kid_from_features(a, b + 0.5, subsets=20, subset_size=300)
+    assert abs(same) < 3 * same_std + 1e-3
+    assert shifted > 10 * abs(same)
+
+
+def test_kid_subsets_are_seeded():
+    a, b = torch.randn(300, 8, generator=_gen(0)), torch.randn(300, 8, generator=_gen(1))
+    assert kid_from_features(a, b, subsets=5, subset_size=100, seed=3) == \
+        kid_from_features(a, b, subsets=5, subset_size=100, seed=3)
+
+
+# --- Inception Score ------------------------------------------------------------------------------------------
+def test_inception_score_of_confident_uniform_predictions_is_the_number_of_classes():
+    k = 10
+    logits = 30 * torch.eye(k).repeat(50, 1)                          # every class equally often, confidently
+    mean, std = inception_score_from_logits(logits, splits=5)
+    assert mean == pytest.approx(k, rel=1e-6) and std == pytest.approx(0.0, abs=1e-6)
+
+
+def test_inception_score_of_a_constant_prediction_is_one():
+    logits = torch.zeros(500, 10)
+    logits[:, 3] = 30                                                  # every image: class 3
+    assert inception_score_from_logits(logits)[0] == pytest.approx(1.0, abs=1e-6)
+    assert inception_score_from_logits(torch.zeros(500, 10))[0] == pytest.approx(1.0)  # unsure predictions
+
+
+def test_inception_score_of_real_glyphs_is_close_to_the_number_of_classes(glyphs_test, glyphs_net):
+    mean, _ = inception_score(glyphs_test, glyphs_net, n=1000, splits=5)
+    assert 15 < mean <= 20
+
+
+# --- precision / recall ---------------------------------------------------------------------------------------
+def test_precision_recall_separate_fidelity_from_variety():
+    d, n = 16, 1000
+    real = torch.randn(n, d, generator=_gen(0))
+    full = torch.randn(n, d, generator=_gen(1))
+    z = torch.randn(4 * n, d, generator=_gen(2))
+    truncated = z[z.norm(dim=1) < z.norm(dim=1).quantile(0.2)]       # only the typical core: no variety
+    p_full, r_full = precision_recall_from_features(real, full, k=3)
+    p_trunc, r_trunc = precision_recall_from_features(real, truncated, k=3)
+    assert p_full > 0.7 and r_full > 0.7
+    assert p_trunc > 0.95 and r_trunc < 0.5
+    p_wide, r_wide = precision_recall_from_features(real, 2 * full, k=3)   # too much spread: low fidelity
+    assert p_wide < 0.2 and r_wide > 0.95
+
+
+def test_precision_recall_on_images_with_the_course_classifier(glyphs_test, glyphs_net):
+    real = glyphs_test.subset(torch.arange(0, 400))
+    same = glyphs_test.subset(torch.arange(400, 800))
+    digits_only = glyphs_test.subset((glyphs_test.targets < 10).nonzero().squeeze(1)[:400])
+    p, r = precision_recall(real, same, glyphs_net)
+    assert p > 0.7 and r > 0.7
+    p_d, r_d = precision_recall(real, digits_only, glyphs_net)             # half the classes dropped
+    assert p_d > 0.7 and r_d < 0.65
+
+
+# --- mode coverage and classifier agreement ------------------------------------------------------------------
+def test_mode_coverage_detects_a_collapsed_generator(glyphs_test, glyphs_net):
+    full = mode_coverage(glyphs_net, glyphs_test, n=1000)
+    assert full.covered == full.num_classes == 20 and full.kl < 0.05 and not full.missing
+    two = glyphs_test.subset((glyphs_test.targets == 3) | (glyphs_test.targets == 12))
+    collapsed = mode_coverage(glyphs_net, two, n=400)
+    assert collapsed.covered == 2 and collapsed.num_classes == 20
+    assert collapsed.kl == pytest.approx(math.log(10), abs=0.05)
+    assert set(collapsed.missing) == set(glyphs_net.classes) - {"3", "E"}
+    assert "2/20 classes covered" in str(collapsed)
+
+
+def test_mode_coverage_rule_uses_a_quarter_of_the_uniform_share():
+    k = 4                     # 1000 predictions: shares 0.5, 0.44, 0.05, 0.01 against 0.25 each
+    predictions = torch.tensor([0] * 500 + [1] * 440 + [2] * 50 + [3] * 10)
+    cov = mode_coverage_from_predictions(predictions, k)
+    assert cov.covered == 2 and cov.missing == ["2", "3"]                 # 0.05 and 0.01 < 0.25 / 4
+    assert mode_coverage_from_predictions(predictions, k, threshold=0.15).covered == 3
+    p = torch.tensor([0.5, 0.44, 0.05, 0.01], dtype=torch.float64)
+    assert cov.kl == pytest.approx(float((p * (p / 0.25).log()).sum()), rel=1e-9)
+
+
+def test_mode_coverage_against_a_reference_with_missing_classes():
+    predictions = torch.tensor([0, 1] * 50)
+    cov = mode_coverage_from_predictions(predictions, 4, reference=torch.tensor([0, 1, 0, 1]))
+    assert cov.num_classes == 2 and cov.covered == 2 and cov.kl == pytest.approx(0.0, abs=1e-3)
+
+
+def test_classifier_agreement(glyphs_test, glyphs_net):
+    x, y = glyphs_test.get_batch(torch.arange(500))
+    assert classifier_agreement(glyphs_net, x, y) > 0.98
+    assert classifier_agreement(glyphs_net, x, (y + 1) % 20) < 0.05
+    assert classifier_agreement("glyphs", lambda n: x[:n], y) > 0.98          # a sample(n) callable
+
+
+# --- sources and feature networks -----------------------------------------------------------------------------
+def test_image_source_takes_tensors_datasets_and_callables(glyphs_test):
+    u8 = glyphs_test.images[:50]
+    src = ImageSource(u8, n=20, seed=1)
+    x = src.tensor()
+    assert x.shape == (20, 1, 28, 28) and x.dtype == torch.float32 and x.min() >= -1 and x.max() <= 1
+    assert torch.equal(x, ImageSource(u8, n=20, seed=1).tensor())          # seeded subset
+    assert not torch.equal(x, ImageSource(u8, n=20, seed=2).tensor())
+    from_ds = ImageSource(glyphs_test, n=20, seed=1).tensor()
+    assert torch.equal(from_ds, glyphs_test.get_batch(ImageSource(glyphs_test, n=20, seed=1).index)[0])
+
+    class Plain(torch.utils.data.Dataset):                                 # any map-style dataset
+        def __len__(self):
+            return 10
+
+        def __getitem__(self, i):
+            return torch.full((3, 8, 8), i / 10), i
+
+    assert ImageSource(Plain()).tensor().shape == (10, 3, 8, 8)
+    calls = []
+
+    def sample(n):
+        calls.append(n)
+        return torch.zeros(n, 1, 8, 8)
+
+    assert sum(len(b) for b in ImageSource(sample, n=70).batches(32)) == 70 and calls == [70]
+    calls.clear()
+    assert len(ImageSource(sample, n=70, chunk=30).tensor()) == 70 and calls == [30, 30, 10]
+    with pytest.raises(ValueError, match="needs n"):
+        ImageSource(sample)
+    with pytest.raises(ValueError, match="only 50"):
+        ImageSource(u8, n=51)
+    with pytest.raises(TypeError):
+        ImageSource("glyphs", n=5)
+
+
+def test_adapt_converts_channels_and_size():
+    grey = torch.rand(2, 1, 28, 28) * 2 - 1
+    rgb = adapt(grey, 3, 32)
+    assert rgb.shape == (2, 3, 32, 32) and torch.allclose(rgb[:, 0], rgb[:, 2])
+    back = adapt(adapt(grey, 3, None), 1, None)
+    assert torch.allclose(back, grey, atol=1e-6)                            # luma weights sum to 1
+    with pytest.raises(ValueError, match="channels"):
+        adapt(torch.zeros(1, 2, 8, 8), 3, 8)
+
+
+def test_course_classifier_accepts_other_sizes_and_channels(glyphs_net):
+    for shape in [(4, 1, 28, 28), (4, 1, 64, 64), (4, 3, 32, 32)]:
+        x = torch.rand(shape) * 2 - 1
+        assert glyphs_net.features(x).shape == (4, 128)
+        assert glyphs_net.logits(x).shape == (4, 20)
+
+
+def test_extract_batches_on_the_network_device_and_shows_progress(glyphs_test, glyphs_net):
+    f1 = extract(glyphs_net, glyphs_test, n=300, batch_size=128, progress=True)
+    f2 = extract(glyphs_net, glyphs_test, n=300, batch_size=300)
+    assert f1.shape == (300, 128) and f1.device.type == "cpu"
+    assert torch.allclose(f1, f2, atol=1e-4)
+
+
+def test_metrics_accept_precomputed_features():
+    a, b = torch.randn(100, 8, generator=_gen(0)), torch.randn(100, 8, generator=_gen(1))
+    assert fid(a, b, None) == pytest.approx(fid_from_features(a, b))
+    assert kid(a, b, None, subsets=3, subset_size=50) == kid_from_features(a, b, subsets=3, subset_size=50)
+    assert precision_recall(a, b, None) == precision_recall_from_features(a, b)
+    mu, sigma = gaussian_stats(a)
+    assert torch.allclose(sigma, torch.from_numpy(np.cov(a.double().numpy(), rowvar=False)))
+
+
+# --- the shipped classifiers ----------------------------------------------------------------------------------
+def test_shipped_classifiers_load_are_small_and_documented():
+    names = available_classifiers()
+    assert {"glyphs", "shapes"} <= set(names)
+    readme = (WEIGHTS_DIR / "README.md").read_text()
+    for name in names:
+        path = WEIGHTS_DIR / f"{name}.pt"
+        assert path.stat().st_size < 1_000_000
+        net = course_classifier(name)
+        meta = net.meta
+        for key in ("classes", "image_size", "channels", "test_accuracy", "command"):
+            assert key in meta, f"{name}: meta lacks {key}"
+        assert f"--dataset {name}" in meta["command"] and f"`{name}.pt`" in readme
+        assert not net.training and not any(p.requires_grad for p in net.parameters())
+        x = torch.zeros(2, meta["channels"], meta["image_size"], meta["image_size"])
+        assert net.features(x).shape == (2, net.num_features) and net.logits(x).shape == (2, len(meta["classes"]))
+
+
+def test_unknown_classifier_raises_a_value_error_listing_the_available_ones():
+    with pytest.raises(ValueError, match="glyphs") as info:
+        course_classifier("cifar10")
+    assert "train_classifier" in str(info.value)
+    with pytest.raises(ValueError, match="random-inception"):
+        feature_network("nope")
+
+
+@pytest.mark.parametrize("dataset, minimum", [("glyphs", 0.95), ("shapes", 0.95)])
+def test_embedded_classifiers_reach_their_recorded_accuracy(dataset, minimum):
+    net = course_classifier(dataset)
+    test_set = load(dataset, split="test")
+    idx = torch.randperm(len(test_set), generator=_gen(0))[:2000]
+    x, y = test_set.get_batch(idx)
+    accuracy = float((net.logits(x).argmax(1) == y).float().mean())
+    assert net.meta["test_accuracy"] >= minimum
+    assert accuracy >= net.meta["test_accuracy"] - 0.01                  # a 2,000-image subset
+
+
+@pytest.mark.realdata
+def test_mnist_classifier_reaches_its_recorded_accuracy(shared_data):
+    if "mnist" not in available_classifiers():
+        pytest.skip("no MNIST classifier shipped")
+    from gan_course.metrics.train_classifier import accuracy
+
+    net = course_classifier("mnist")
+    measured = accuracy(net, load("mnist", split="test", root=shared_data))
+    assert net.meta["test_accuracy"] >= 0.98
+    assert measured == pytest.approx(net.meta["test_accuracy"], abs=0.002)
+
+
+def test_train_classifier_is_deterministic_under_a_seed(tmp_path):
+    from gan_course.metrics.train_classifier import main
+
+    paths = [tmp_path / "a.pt", tmp_path / "b.pt"]
+    threads = torch.get_num_threads()
+    try:
+        for path in paths:
+            main(["--dataset", "glyphs", "--limit", "512", "--batch-size", "64", "--test-limit", "500",
+                  "--out", str(path)])
+    finally:
+        torch.set_num_threads(threads)
+    a, b = (torch.load(p, weights_only=True) for p in paths)
+    assert a["meta"]["command"].endswith("--batch-size 64 --limit 512 --test-limit 500") and a["meta"]["test_images"] == 500
+    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+    assert not (WEIGHTS_DIR / "a.pt").exists()
+
+
+# --- Inception networks ---------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_random_inception_is_deterministic_across_constructions():
+    state = torch.random.get_rng_state()
+    a, b = RandomInception(seed=0), RandomInception(seed=0)
+    assert torch.equal(state, torch.random.get_rng_state())               # the global RNG is untouched
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    x = torch.rand(2, 1, 28, 28, generator=_gen(0)) * 2 - 1                # grey 28x28 -> RGB 299x299
+    fa = a.features(x)
+    assert fa.shape == (2, 2048) and torch.isfinite(fa).all() and torch.equal(fa, b.features(x))
+    assert 0.01 < fa.pow(2).mean().sqrt() < 100                             # features in a sane unit
+    c = RandomInception(seed=1, image_size=75)
+    assert not torch.equal(c.net.Conv2d_1a_3x3.conv.weight, a.net.Conv2d_1a_3x3.conv.weight)
+
+
+def test_imagenet_inception_explains_what_is_missing(tmp_path, monkeypatch):
+    with pytest.raises(RuntimeError, match="No Inception-v3 weights at"):
+        ImageNetInception(weights=tmp_path / "missing.pth")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-hub"))          # nothing cached there
+    monkeypatch.setattr("torchvision.models._api.load_state_dict_from_url",
+                        lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
+    with pytest.raises(RuntimeError, match="weights='/path/to/"):
+        ImageNetInception()
+
+
+# --- evaluate -------------------------------------------------------------------------------------------------
+def test_evaluate_scores_real_data_well_and_a_collapsed_generator_badly(glyphs_test):
+    good = lambda n: glyphs_test.get_batch(torch.arange(n))[0]
+    one_class = glyphs_test.subset(glyphs_test.targets == 7)
+    collapsed = lambda n: one_class.get_batch(torch.arange(n) % len(one_class))[0]
+    m_good = evaluate(good, "glyphs", n=400, kid_subsets=5, kid_subset_size=200, device="cpu")
+    m_bad = evaluate(collapsed, "glyphs", n=400, kid_subsets=5, kid_subset_size=200, device="cpu")
+    assert m_good["classes_covered"] == 20 and m_bad["classes_covered"] == 1
+    assert m_good["fid"] < m_bad["fid"] / 10 and m_good["kid"] < m_bad["kid"] / 10
+    assert m_good["precision"] > 0.7 and m_good["recall"] > 0.7 and m_bad["recall"] < 0.2
+    assert m_good["inception_score"] > 15 and m_bad["inception_score"] < 1.5
+    assert m_bad["class_kl"] == pytest.approx(math.log(20), abs=0.05)
+    assert "course classifier 'glyphs'" in m_good["feature_network"] and m_good["n"] == 400
+    tagged = evaluate(good, "glyphs", n=400, kid_subsets=5, kid_subset_size=200, device="cpu", tag=True)
+    assert tagged["fid_glyphs_classifier"] == pytest.approx(m_good["fid"])
+    assert {"kid_glyphs_classifier", "recall_glyphs_classifier", "num_classes"} <= set(tagged)
+
+
+def test_feature_net_works_as_a_torchmetrics_feature_module(glyphs_net):
+    assert isinstance(glyphs_net, FeatureNet) and glyphs_net.num_features == 128
+    assert torch.equal(glyphs_net(torch.zeros(1, 1, 28, 28)), glyphs_net.features(torch.zeros(1, 1, 28, 28)))
+
+
+def test_weights_dir_is_package_data():
+    text = (Path(__file__).parent.parent / "pyproject.toml").read_text()
+    assert "metrics/weights/*.pt" in text
+    assert os.path.isdir(WEIGHTS_DIR)
