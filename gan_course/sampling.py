@@ -53,3 +53,37 @@ def interpolate(z0: torch.Tensor, z1: torch.Tensor, steps: int, method: str = "s
         raise ValueError(f"Unknown interpolation {method!r}. Valid choices: {', '.join(methods)}")
     t = torch.linspace(0, 1, steps).unsqueeze(1)
     return methods[method](z0.reshape(1, -1), z1.reshape(1, -1), t)
+
+
+@torch.no_grad()
+def generate(G: torch.nn.Module, *inputs: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """``G(*inputs)`` in eval mode (batch norm on its running statistics, no dropout), in batches, on the CPU.
+
+    Every input is split along its first dimension; G's training mode is restored afterwards. This is how the
+    course draws images for figures and metrics from any generator, conditional or not.
+    """
+    if not inputs:
+        raise ValueError("generate(G, *inputs) needs at least one input, e.g. a batch of z")
+    was_training = G.training
+    G.eval()
+    device = next(G.parameters()).device
+    n = len(inputs[0])
+    try:
+        out = torch.cat([G(*(t[i:i + batch_size].to(device) for t in inputs)).float().cpu()
+                         for i in range(0, n, batch_size)])
+    finally:
+        G.train(was_training)
+    return out
+
+
+def sampler(G: torch.nn.Module, seed: int = 0, z_dim: int | None = None):
+    """``n -> n images G(z)`` with z ~ N(0, I) from a seeded generator: the form ``gan_course.metrics`` takes.
+
+    ``z_dim`` defaults to ``G.z_dim``. The same ``seed`` gives the same z, so two generators (or one generator at
+    two points in training) are compared on identical noise.
+    """
+    z_dim = z_dim if z_dim is not None else G.z_dim
+
+    def sample_fn(n: int) -> torch.Tensor:
+        return generate(G, normal(n, z_dim, generator=torch.Generator().manual_seed(seed)))
+    return sample_fn

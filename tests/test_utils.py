@@ -37,3 +37,18 @@ def test_autocast_is_noop_on_cpu():
 
 def test_count_parameters():
     assert count_parameters(torch.nn.Linear(3, 2)) == 8
+
+
+def test_exercise_call_explains_stubs_and_missing_returns():
+    import pytest
+
+    from gan_course.exercises import ExerciseError, call
+
+    def stub():
+        raise NotImplementedError
+
+    with pytest.raises(ExerciseError, match="NotImplementedError"):
+        call(stub)
+    with pytest.raises(ExerciseError, match="return"):
+        call(lambda x: None, 1)
+    assert call(lambda x: x + 1, 1) == 2

@@ -34,6 +34,17 @@ def expect_close(actual, expected, what: str, hint: str = "", atol: float = 1e-5
         raise ExerciseError(f"{what}: expected {_fmt(want)}, got {_fmt(got)}. {hint}".strip())
 
 
+def call(fn, *args):
+    """Call the learner's function; a clear ``ExerciseError`` if it is still the stub or forgets to return."""
+    try:
+        out = fn(*args)
+    except NotImplementedError:
+        raise ExerciseError("Your function still raises NotImplementedError: replace it with your answer.") from None
+    if out is None:
+        raise ExerciseError("Your function returned None. Did you forget `return`?")
+    return out
+
+
 def expect(condition: bool, message: str):
     """Raise ``ExerciseError(message)`` unless ``condition`` holds."""
     if not condition:
