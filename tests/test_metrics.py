@@ -82,6 +82,19 @@ def test_frechet_distance_is_finite_for_singular_covariances():
     assert frechet_distance(mu, s1, mu, s1) == pytest.approx(0.0, abs=1e-6 * float(torch.trace(s1)))
 
 
+@pytest.mark.parametrize("n1, n2, d", [(30, 40, 64), (40, 40, 40), (12, 9, 300)])
+def test_fid_from_fewer_features_than_dimensions_matches_the_covariance_route_and_scipy(n1, n2, d):
+    """min(N) <= D takes the N1 x N2 singular-value route (rank-deficient covariances, e.g. rFID on a few
+    hundred 2048-d vectors); it must give the same number as the D x D route and as scipy's sqrtm."""
+    f1 = torch.randn(n1, d, generator=_gen(n1), dtype=torch.float64)
+    f2 = 0.3 + 1.5 * torch.randn(n2, d, generator=_gen(n2 + 1), dtype=torch.float64)
+    (mu1, s1), (mu2, s2) = gaussian_stats(f1), gaussian_stats(f2)
+    value = fid_from_features(f1, f2)
+    assert value == pytest.approx(frechet_distance(mu1, s1, mu2, s2), rel=1e-7)
+    assert value == pytest.approx(_scipy_fid(mu1, s1, mu2, s2), rel=1e-5)
+    assert fid_from_features(f1, f1) == pytest.approx(0.0, abs=1e-9 * float(torch.trace(s1)))
+
+
 def test_fid_of_a_set_with_itself_is_zero():
     f = torch.randn(300, 16, generator=_gen(0))
     assert fid_from_features(f, f) == pytest.approx(0.0, abs=1e-9)
@@ -181,6 +194,24 @@ def test_inception_score_of_a_constant_prediction_is_one():
     assert inception_score_from_logits(torch.zeros(500, 10))[0] == pytest.approx(1.0)  # unsure predictions
 
 
+def test_inception_score_matches_torchmetrics_with_the_same_classifier(glyphs_test, glyphs_net):
+    from torchmetrics.image.inception import InceptionScore
+
+    class Logits(torch.nn.Module):                      # torchmetrics' IS takes a module that returns logits
+        def forward(self, x):
+            return glyphs_net.logits(x)
+
+    x, _ = glyphs_test.get_batch(torch.arange(300))
+    x = (x + 0.3 * torch.randn(x.shape, generator=_gen(0))).clamp(-1, 1)   # less confident predictions
+    with torch.random.fork_rng(devices=[]):             # compute() permutes with the global RNG
+        reference = InceptionScore(feature=Logits(), splits=1)
+        reference.update(x)
+        ref_mean, _ = reference.compute()
+    ours, std = inception_score(x, glyphs_net, splits=1)
+    assert 2 < ours < 18                                # neither of the trivial values 1 and K
+    assert ours == pytest.approx(float(ref_mean), rel=1e-4) and std == 0.0
+
+
 def test_inception_score_of_real_glyphs_is_close_to_the_number_of_classes(glyphs_test, glyphs_net):
     mean, _ = inception_score(glyphs_test, glyphs_net, n=1000, splits=5)
     assert 15 < mean <= 20
@@ -199,6 +230,26 @@ def test_precision_recall_separate_fidelity_from_variety():
     assert p_trunc > 0.95 and r_trunc < 0.5
     p_wide, r_wide = precision_recall_from_features(real, 2 * full, k=3)   # too much spread: low fidelity
     assert p_wide < 0.2 and r_wide > 0.95
+
+
+def test_precision_recall_match_a_brute_force_reading_of_the_paper():
+    """Kynkäänniemi et al. Eq. 1-3 with explicit loops: phi is on the manifold of Phi when it lies within the
+    k-NN radius of at least one phi' in Phi (the k-th nearest *other* point of Phi)."""
+    real = np.random.default_rng(0).normal(size=(60, 5))
+    fake = np.random.default_rng(1).normal(loc=0.4, scale=1.3, size=(50, 5))
+
+    def radii(points, k):
+        return [sorted(np.linalg.norm(points - p, axis=1))[k] for p in points]    # [0] is p itself
+
+    def fraction(queries, points, k):
+        r = radii(points, k)
+        return np.mean([any(np.linalg.norm(q - p) <= r_j for p, r_j in zip(points, r, strict=True))
+                        for q in queries])
+
+    for k in (1, 3, 5):
+        p, r = precision_recall_from_features(torch.from_numpy(real), torch.from_numpy(fake), k=k)
+        assert p == pytest.approx(fraction(fake, real, k)) and r == pytest.approx(fraction(real, fake, k))
+    assert 0 < p < 1 and 0 < r < 1
 
 
 def test_precision_recall_on_images_with_the_course_classifier(glyphs_test, glyphs_net):
@@ -384,17 +435,45 @@ def test_train_classifier_is_deterministic_under_a_seed(tmp_path):
 # --- Inception networks ---------------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_random_inception_is_deterministic_across_constructions():
+    torch.manual_seed(123)
     state = torch.random.get_rng_state()
-    a, b = RandomInception(seed=0), RandomInception(seed=0)
+    a = RandomInception(seed=0)
     assert torch.equal(state, torch.random.get_rng_state())               # the global RNG is untouched
+    torch.manual_seed(456)                                                 # ... and not used
+    b = RandomInception(seed=0)
     sa, sb = a.state_dict(), b.state_dict()
     assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    w = a.net.Mixed_7c.branch3x3dbl_1.conv.weight                          # He init: var = 2 / fan_in
+    assert w.var().item() == pytest.approx(2 / w[0].numel(), rel=0.02)
     x = torch.rand(2, 1, 28, 28, generator=_gen(0)) * 2 - 1                # grey 28x28 -> RGB 299x299
     fa = a.features(x)
-    assert fa.shape == (2, 2048) and torch.isfinite(fa).all() and torch.equal(fa, b.features(x))
-    assert 0.01 < fa.pow(2).mean().sqrt() < 100                             # features in a sane unit
+    assert fa.shape == (2, 2048) and torch.isfinite(fa).all()
+    assert 0.01 < fa.pow(2).mean().sqrt() < 10                              # no overflow, no vanishing
+    assert (fa[0] - fa[1]).norm() > 1e-3 * fa.norm()                       # different images, different features
     c = RandomInception(seed=1, image_size=75)
     assert not torch.equal(c.net.Conv2d_1a_3x3.conv.weight, a.net.Conv2d_1a_3x3.conv.weight)
+    assert "75x75" in c.description and c.name != a.name
+    with pytest.raises(ValueError, match="75x75"):
+        RandomInception(image_size=64)
+
+
+@pytest.mark.slow
+def test_random_inception_features_rank_damaged_images_below_held_out_ones(glyphs_test):
+    """rFID at 75x75 on 32 images per set: held-out glyphs are closer to the reference than blurred ones, and
+    KID (unbiased at this tiny n) sees the additive noise too."""
+    import torchvision.transforms.functional as TF
+
+    net = RandomInception(image_size=75)
+    idx = torch.randperm(len(glyphs_test), generator=_gen(0))[:128]
+    real, other, noisy, blurred = (glyphs_test.get_batch(idx[i:i + 32])[0] for i in range(0, 128, 32))
+    noisy = (noisy + 0.5 * torch.randn(noisy.shape, generator=_gen(1))).clamp(-1, 1)
+    blurred = TF.gaussian_blur(blurred, kernel_size=7, sigma=1.5)
+    f = {name: extract(net, x) for name, x in dict(real=real, other=other, noisy=noisy, blurred=blurred).items()}
+    assert all(torch.isfinite(v).all() for v in f.values())
+    assert 10 * fid_from_features(f["real"], f["other"]) < fid_from_features(f["real"], f["blurred"])
+    kid_other = kid_from_features(f["real"], f["other"], subsets=1, subset_size=32)[0]
+    kid_noisy = kid_from_features(f["real"], f["noisy"], subsets=1, subset_size=32)[0]
+    assert kid_other < kid_noisy
 
 
 def test_imagenet_inception_explains_what_is_missing(tmp_path, monkeypatch):
@@ -423,6 +502,15 @@ def test_evaluate_scores_real_data_well_and_a_collapsed_generator_badly(glyphs_t
     tagged = evaluate(good, "glyphs", n=400, kid_subsets=5, kid_subset_size=200, device="cpu", tag=True)
     assert tagged["fid_glyphs_classifier"] == pytest.approx(m_good["fid"])
     assert {"kid_glyphs_classifier", "recall_glyphs_classifier", "num_classes"} <= set(tagged)
+
+
+@pytest.mark.slow
+def test_evaluate_adds_rfid_with_its_network_named(glyphs_test):
+    good = lambda n: glyphs_test.get_batch(torch.arange(n))[0]
+    m = evaluate(good, "glyphs", n=40, kid_subsets=2, kid_subset_size=20, rfid=True, rfid_n=16, rfid_size=75,
+                 device="cpu", tag=True)
+    assert math.isfinite(m["fid_random_inception75"]) and m["fid_random_inception75"] > 0
+    assert "random Inception-v3" in m["rfid_network"] and "75x75" in m["rfid_network"] and "n=16" in m["rfid_network"]
 
 
 def test_feature_net_works_as_a_torchmetrics_feature_module(glyphs_net):

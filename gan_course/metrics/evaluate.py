@@ -14,10 +14,12 @@ Which network each number uses (honesty first: none of these is the ImageNet-Inc
 - ``inception_score``, ``classes_covered`` / ``num_classes``, ``class_kl``: the course classifier's class
   predictions (IS out of K classes, not ImageNet's 1000; coverage rule in ``gan_course.metrics.coverage``).
 - ``rfid`` (only with ``rfid=True``): FID in the features of a randomly initialised Inception-v3 (Sauer et
-  al. 2022), on ``rfid_n`` images (slow on a CPU).
+  al. 2022), on ``rfid_n`` images at ``rfid_size`` x ``rfid_size`` (299: the standard, slow on a CPU;
+  75: ~16x cheaper, another feature space); ``rfid_network`` names it.
 
 ``tag=True`` renames the numbers after their network, ready for ``gan_course.paths.record_result``:
-``fid_glyphs_classifier``, ``kid_glyphs_classifier``, ..., ``fid_random_inception``.
+``fid_glyphs_classifier``, ``kid_glyphs_classifier``, ..., ``fid_random_inception`` (``fid_random_inception75``
+at 75x75).
 
 The real images' features are computed once per (dataset, split, n, seed, device) and kept in memory, so
 calling ``evaluate`` every few hundred training steps only pays for the generated samples.
@@ -64,7 +66,7 @@ def _real_dataset(dataset: str, split: str, root, data_options: dict):
 
 def evaluate(sample, dataset: str, n: int = 2000, *, split: str = "train", root=None,
              data_options: dict | None = None, classifier: str | None = None, k: int = 3, kid_subsets: int = 50,
-             kid_subset_size: int = 1000, rfid: bool = False, rfid_n: int | None = None, seed: int = 0,
+             kid_subset_size: int = 1000, rfid: bool = False, rfid_n: int | None = None, rfid_size: int = 299, seed: int = 0,
              device="auto", batch_size: int = 256, progress: bool = False, tag: bool = False) -> dict:
     """Measure a generator against a dataset with the dataset's course classifier (see the module docstring).
 
@@ -77,7 +79,9 @@ def evaluate(sample, dataset: str, n: int = 2000, *, split: str = "train", root=
             **data_options)``), e.g. ``data_options={"classes": "digits"}``.
         classifier: the course classifier to use (default: the one named like ``dataset``).
         k: neighbourhood size of precision/recall. kid_subsets, kid_subset_size: KID's subsets.
-        rfid, rfid_n: also FID with a random Inception-v3 on ``rfid_n`` (default ``min(n, 500)``) images.
+        rfid, rfid_n, rfid_size: also FID with a random Inception-v3, ``rfid_n`` real against ``rfid_n``
+            generated images (default and at most ``min(n, 500)``), resized to ``rfid_size`` (299, the standard;
+            75 is the cheap option for tests and smoke runs).
         seed: the real subset and KID's subsets. device: where the networks run (``get_device`` names).
         tag: name the numbers after their feature network (for ``record_result``).
     """
@@ -109,9 +113,10 @@ def evaluate(sample, dataset: str, n: int = 2000, *, split: str = "train", root=
                recall=pr.recall, inception_score=is_mean, classes_covered=cov.covered,
                num_classes=cov.num_classes, class_kl=cov.kl)
     if rfid:
-        rn = min(n, 500) if rfid_n is None else rfid_n
-        inc = _net(("random-inception", str(device)), lambda: RandomInception(device=device))
-        rkey = ("rfid", *key[:-3], rn, seed, str(device))
+        rn = min(n, 500 if rfid_n is None else rfid_n)      # at most the n generated images drawn above
+        inc = _net(("random-inception", rfid_size, str(device)),
+                   lambda: RandomInception(image_size=rfid_size, device=device))
+        rkey = ("rfid", *key[:4], rn, rfid_size, seed, str(device))
         if rkey not in _REAL:
             real_set = _real_dataset(dataset, split, root, data_options)
             _REAL[rkey] = (extract(inc, ImageSource(real_set, n=rn, seed=seed), batch_size=32, progress=progress),
@@ -119,7 +124,7 @@ def evaluate(sample, dataset: str, n: int = 2000, *, split: str = "train", root=
         f_inc = extract(inc, fake_images[:rn], batch_size=32, progress=progress)
         out["rfid"] = fid_from_features(_REAL[rkey][0], f_inc)
     if tag:
-        out = {("fid_random_inception" if key == "rfid" else key if key == "num_classes" else f"{key}_{net.name}"):
+        out = {(f"fid_{inc.name}" if key == "rfid" else key if key == "num_classes" else f"{key}_{net.name}"):
                value for key, value in out.items()}
     out.update(n=n, dataset=dataset, feature_network=net.description)
     if rfid:

@@ -10,8 +10,8 @@ The course has three kinds, all ``FeatureNet``s:
   (``gan_course.metrics.classifier``). Used by every chapter: shipped in the package, fast on a CPU, and it
   knows the dataset's classes, so IS and mode coverage work too.
 - ``RandomInception`` (name ``"random-inception"``): the 2048-d pool features of an Inception-v3 with *random*
-  weights (fixed seed), inputs 299x299: "rFID" (Sauer et al. 2022, StyleGAN-XL), a check that a low FID is not
-  an artefact of the features a generator was tuned on.
+  weights (He initialisation, fixed seed), inputs 299x299 (75x75 for quick checks): "rFID" (Sauer et al. 2022,
+  StyleGAN-XL), a check that a low FID is not an artefact of the features a generator was tuned on.
 - ``ImageNetInception`` (name ``"inception"``): the 2048-d pool features of the ImageNet-trained Inception-v3
   of FID (Heusel et al. 2017), for numbers close to papers'; needs weights (a download or a local file).
 
@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from .sources import ImageSource
 
 __all__ = ["FeatureNet", "adapt", "extract", "features_of", "RandomInception", "ImageNetInception", "feature_network",
-           "feature_network_names", "RANDOM_INCEPTION_SEED"]
+           "feature_network_names", "RANDOM_INCEPTION_SEED", "random_inception_v3"]
 
 RANDOM_INCEPTION_SEED = 0
 _LUMA = (0.299, 0.587, 0.114)   # ITU-R BT.601; the weights sum to 1, so [-1, 1] maps to [-1, 1]
@@ -172,47 +172,72 @@ class _InceptionBase(FeatureNet):
         return self.fc(self.net(x))
 
 
+def random_inception_v3(seed: int = RANDOM_INCEPTION_SEED) -> nn.Module:
+    """torchvision's Inception-v3 (no auxiliary head, no ``transform_input``) with weights drawn from a
+    ``torch.Generator`` seeded by ``seed``; eval mode. The global RNG is neither used nor touched.
+
+    Initialisation (He et al. 2015, "Delving Deep into Rectifiers", arXiv 1502.01852, Sec. 2.2): every
+    convolution ``w ~ N(0, 2 / fan_in)``, which keeps the second moment of the activations constant through a
+    convolution followed by a ReLU, *whatever the input*; every batch norm in its initial state
+    (gamma = 1, beta = 0, running mean 0, running variance 1), so in eval mode it is the identity up to its eps;
+    the 1000-way head as torchvision draws it (truncated normal, std 0.1; bias 0). The modules are built on the
+    ``meta`` device (no memory, no random numbers) and every tensor is then filled in module order, so the same
+    seed gives bit-identical weights on every machine and torch version that draws the same normal numbers.
+    """
+    from torchvision.models import inception_v3
+
+    g = torch.Generator().manual_seed(seed)
+    with torch.device("meta"):
+        model = inception_v3(weights=None, aux_logits=False, init_weights=False, transform_input=False)
+    model.to_empty(device="cpu")
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu", generator=g)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            m.reset_parameters()                    # gamma 1, beta 0, running stats (0, 1): identity in eval
+        elif isinstance(m, nn.Linear):
+            nn.init.trunc_normal_(m.weight, std=0.1, generator=g)
+            nn.init.zeros_(m.bias)
+    return model.eval()
+
+
 class RandomInception(_InceptionBase):
     """Inception-v3 with random weights drawn under a fixed seed: the feature network of "rFID".
 
     Sauer et al. 2022 (StyleGAN-XL, arXiv 2202.00273) report FID computed with a *randomly initialised*
-    Inception network beside the usual FID, because a generator trained with ImageNet-pretrained features
-    (Projected GAN discriminators) could lower FID by matching what those features see rather than the
-    images. Random features carry no ImageNet knowledge, so the two agreeing is evidence the improvement is
-    real. Here: ``torchvision.models.inception_v3(weights=None, aux_logits=False, init_weights=True)``
-    built inside ``torch.random.fork_rng`` under ``torch.manual_seed(seed)`` (the global RNG is untouched, and
-    two constructions with the same seed are identical), ``transform_input=False``; inputs in [-1, 1],
-    resized to 299x299; features = the 2048-d global average pool.
+    Inception network beside the usual FID: a generator trained against ImageNet-pretrained features (Projected
+    GAN discriminators) could lower FID by matching what those features see rather than the images. Random
+    features carry no ImageNet knowledge, so the two agreeing is evidence an improvement is real.
 
-    torchvision's initialisation (truncated normal, std 0.1) is not variance-preserving and eval-mode batch
-    norm with its initial statistics (mean 0, variance 1) is the identity, so activations grow by ~10 orders of
-    magnitude through the network; the features stay informative (differences between images survive) but
-    FIDs would be ~1e20. Features are therefore divided by one fixed constant, ``unit``: their RMS on a
-    mid-grey image (data-free, computed at construction). One constant multiplies every FID by the same
-    factor, so comparisons are unaffected.
+    The network is ``random_inception_v3(seed)``: He initialisation (variance preserving through conv + ReLU)
+    and batch norm at its initial state. Both choices matter. torchvision's own initialisation (truncated
+    normal, std 0.1 whatever the fan-in) multiplies the activations by ~3 per layer, and eval-mode batch norm
+    with its initial statistics does not undo it, so float32 overflows to inf/nan by the last blocks.
+    Calibrating the batch-norm statistics on noise images instead keeps noise well scaled but turns the network
+    into an amplifier for inputs unlike the noise (glyphs: x100 by the pool layer). The He scaling is fixed and
+    data-independent, and the pool features stay O(0.01-1) for any input in [-1, 1], so no output rescaling is
+    needed (rFIDs come out small, ~1e-3 to 1 on the course's images).
 
-    Absolute values are not comparable with Inception FIDs (nor with StyleGAN-XL's, whose random network
-    was a different draw), only rankings within one study. Slow on a CPU (~6 GFLOPs per image at 299x299):
-    use a few hundred images there; ``image_size`` < 299 (>= 75) is faster but is another feature space.
+    Inputs in [-1, 1] are resized to ``image_size`` (default 299, the standard); features are the 2048-d global
+    average pool. ~6 GFLOPs per image at 299x299, so on a CPU use a few hundred images; ``image_size=75`` (the
+    smallest Inception-v3 takes) is ~16x cheaper, for tests and smoke runs, but is a *different* feature space
+    (its description says which). Absolute rFIDs are on this network's own scale, not comparable with
+    Inception FIDs nor with StyleGAN-XL's (a different random draw): compare rankings within one study, at one
+    ``n`` and one ``image_size``.
     """
 
     def __init__(self, seed: int = RANDOM_INCEPTION_SEED, image_size: int = 299, device="cpu"):
         super().__init__()
-        from torchvision.models import inception_v3
-
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = inception_v3(weights=None, aux_logits=False, init_weights=True, transform_input=False)
-        self._wrap(model)
+        if image_size < 75:
+            raise ValueError(f"Inception-v3 needs inputs of at least 75x75, got image_size={image_size}")
+        self._wrap(random_inception_v3(seed))
         self.seed, self.image_size = seed, image_size
-        with torch.no_grad():      # the unit of the features: their RMS on a mid-grey image (data-free, fixed)
-            self.register_buffer("unit", self.net(torch.zeros(1, 3, image_size, image_size)).pow(2).mean().sqrt())
-        self.name = "random_inception"
-        self.description = f"random Inception-v3 (seed {seed}), 2048-d pool features at {image_size}x{image_size}"
+        self.name = "random_inception" if image_size == 299 else f"random_inception{image_size}"
+        self.description = (f"random Inception-v3 (He init, seed {seed}), 2048-d pool features at "
+                            f"{image_size}x{image_size}")
         self.to(device)
-
-    def _features(self, x):
-        return self.net(x) / self.unit
 
 
 class ImageNetInception(_InceptionBase):

@@ -24,6 +24,9 @@ The matrix square root is computed in float64 through the symmetric form
 (the two products have the same eigenvalues), with ``eigh`` of symmetric positive semi-definite matrices, so
 singular covariances (fewer samples than dimensions, dead ReLU units) stay finite and no complex parts appear.
 Should the decomposition fail, ``eps * I`` is added to both covariances and it is retried, as pytorch-fid does.
+``fid_from_features`` with fewer feature vectors than dimensions (rFID on a few hundred 2048-d vectors) skips the
+D x D matrices altogether and takes the nuclear norm of the N1 x N2 cross-product of the centred features,
+which has the same value (see its docstring).
 """
 
 from __future__ import annotations
@@ -85,8 +88,35 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
 
 
 def fid_from_features(f1: torch.Tensor, f2: torch.Tensor) -> float:
-    """FID between two sets of feature vectors (N1, D) and (N2, D)."""
-    return frechet_distance(*gaussian_stats(f1), *gaussian_stats(f2))
+    r"""FID between two sets of feature vectors (N1, D) and (N2, D).
+
+    With at least as many vectors as dimensions this is ``frechet_distance(*gaussian_stats(f1),
+    *gaussian_stats(f2))``. With fewer (a few hundred 2048-d Inception features) the covariances are singular,
+    of rank < N, and the D x D eigen-decompositions cost O(D^3) for nothing; the same value comes from the
+    centred data matrices :math:`X_i` (N_i x D), :math:`\Sigma_i = X_i^\top X_i / (N_i - 1)`: the nonzero
+    eigenvalues of :math:`\Sigma_1\Sigma_2` are the squared singular values of
+    :math:`X_1 X_2^\top / \sqrt{(N_1 - 1)(N_2 - 1)}`, so
+
+    .. math::
+
+        \operatorname{Tr}(\Sigma_1\Sigma_2)^{1/2} = \frac{\lVert X_1 X_2^\top \rVert_*}{\sqrt{(N_1-1)(N_2-1)}},
+        \qquad \operatorname{Tr}\Sigma_i = \frac{\lVert X_i \rVert_F^2}{N_i - 1}
+
+    (nuclear and Frobenius norms), an N1 x N2 singular value problem.
+    """
+    x1, x2 = _as64(f1), _as64(f2)
+    if x1.ndim != 2 or x2.ndim != 2 or x1.shape[1] != x2.shape[1] or min(len(x1), len(x2)) < 2:
+        raise ValueError(f"need two sets of at least 2 feature vectors (N, D) of one D, got shapes "
+                         f"{tuple(x1.shape)} and {tuple(x2.shape)}")
+    if min(len(x1), len(x2)) > x1.shape[1]:
+        return frechet_distance(*gaussian_stats(x1), *gaussian_stats(x2))
+    mu1, mu2 = x1.mean(0), x2.mean(0)
+    c1, c2 = x1 - mu1, x2 - mu2
+    n1, n2 = len(x1) - 1, len(x2) - 1
+    tr_sqrt = torch.linalg.svdvals(c1 @ c2.T).sum() / (n1 * n2) ** 0.5
+    diff = mu1 - mu2
+    value = float(diff @ diff + c1.pow(2).sum() / n1 + c2.pow(2).sum() / n2 - 2 * tr_sqrt)
+    return max(value, 0.0)
 
 
 def fid(real, fake, net: FeatureNet | str, n: int | None = None, seed: int = 0, batch_size: int = 256,

@@ -1,0 +1,622 @@
+"""InfoGAN (Chen, Duan, Houthooft, Schulman, Sutskever & Abbeel, 2016, "InfoGAN: Interpretable Representation
+Learning by Information Maximizing Generative Adversarial Nets", arXiv 1606.03657).
+
+A plain GAN feeds G one noise vector and nothing forces any of its coordinates to mean anything. InfoGAN splits
+G's input in two (Sec. 4): *incompressible noise* z and *latent codes* c = (c_1, ..., c_L) with a factored prior
+P(c) = prod_i P(c_i), and asks that the codes stay recoverable from the image: high mutual information
+I(c; G(z, c)). The game becomes (Eq. 3)
+
+    min_G max_D V_I(D, G) = V(D, G) - lambda I(c; G(z, c)).
+
+I(c; G(z, c)) = H(c) - H(c | G(z, c)) needs the posterior P(c | x), which is intractable. Sec. 5 replaces it by an
+auxiliary distribution Q(c | x): since KL(P(.|x) || Q(.|x)) >= 0,
+
+    I(c; G(z, c)) = H(c) + E_{x ~ G(z, c)}[ E_{c' ~ P(c|x)}[log P(c'|x)] ]
+                  = H(c) + E_x[ KL(P(.|x) || Q(.|x)) + E_{c' ~ P(c|x)}[log Q(c'|x)] ]
+                 >= H(c) + E_x[ E_{c' ~ P(c|x)}[log Q(c'|x)] ],
+
+and Lemma 5.1 (the law of total expectation) removes the sample from the posterior (Eq. 5):
+
+    L_I(G, Q) = E_{c ~ P(c), x ~ G(z, c)}[log Q(c | x)] + H(c)  <=  I(c; G(z, c)),
+
+with equality when Q is the true posterior. The final objective (Eq. 6) is
+
+    min_{G, Q} max_D V_InfoGAN(D, G, Q) = V(D, G) - lambda L_I(G, Q).
+
+Q is a neural network that shares all convolutional layers with D and adds one fully connected head (Sec. 6), so
+the mutual-information term costs almost nothing. For a categorical code Q outputs a softmax; for a continuous
+code, "simply treating Q(c_j | x) as a factored Gaussian is sufficient" (Sec. 6). lambda = 1 for discrete codes;
+"when the latent code contains continuous variables, a smaller lambda is typically used to ensure that
+lambda L_I(G, Q), which now involves differential entropy, is on the same scale as GAN objectives" (Sec. 6).
+
+This module, top to bottom:
+
+- the latent split: ``Latent`` (z ~ N(0, I), one categorical code of ``categories`` values, ``continuous`` codes
+  ~ U[-1, 1]; H(c));
+- the players of the paper's MNIST experiment (Appendix C.1, Table 1): ``Generator`` G(z, c) and
+  ``Discriminator``, whose ``body`` is shared by the ``d_head`` (D's logit) and the ``q_head`` (Q's parameters);
+- the bound: ``categorical_log_likelihood``, ``gaussian_log_likelihood``, ``mutual_information_bound`` (L_I, Eq. 5)
+  and ``info_loss`` (-lambda L_I);
+- training: ``optimizers`` (Appendix C: lr 2e-4 for D, 1e-3 for G) and ``train`` (the chapter's update step, which
+  the notebook writes out);
+- measuring what the codes mean: ``code_agreement`` (purity, matched accuracy and normalised mutual information of
+  the categorical code against a classifier's labels), ``glyph_moments`` (slant, width, height, thickness of a
+  digit, from image moments), ``ShapeFactorReader`` (hue, scale, position and background of a ``shapes`` image),
+  ``mutual_information``, ``code_factor_nmi`` and ``mig`` (the disentanglement matrix and gap);
+- the explorers: ``render_codes`` / ``code_explorer`` (a picker for c_1, a slider per continuous code) and
+  ``render_traversal`` (Fig. 2: one code varies, everything else fixed).
+
+Differences from the paper (MNIST code: github.com/openai/InfoGAN), documented in the chapter: images in [-1, 1]
+so G ends in tanh; z ~ N(0, I) rather than U[-1, 1]; the widths are parameters (the paper's are the defaults) so
+a CPU can train a narrower pair; Q's Gaussian learns its standard deviation (``fix_std=True`` gives the
+official code's unit-variance Gaussian).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..losses import discriminator_loss, generator_loss_nonsaturating
+from ..viz import image_grid
+
+LR_D = 2e-4          # Appendix C: "learning rate 2e-4 for D and 1e-3 for G" (Adam)
+LR_G = 1e-3
+BETA1 = 0.5          # the DCGAN recipe the paper builds on (Sec. 6)
+LAMBDA_CAT = 1.0     # Sec. 6: lambda = 1 for discrete codes ...
+LAMBDA_CONT = 0.1    # ... and a smaller lambda for continuous ones
+LEAK = 0.1           # Table 1 only says lReLU; the official code's slope is 0.1 in some revisions, 0.01 in others
+
+
+# ============================================================================ the latent split (Sec. 4)
+@dataclass(frozen=True)
+class Latent:
+    """G's input: incompressible noise z (``z_dim``) and the latent codes c = (c_1, c_2, ..., c_{1+continuous}).
+
+    The paper's MNIST setting (Sec. 7.1): z in R^62, c_1 ~ Cat(K = 10, p = 0.1), c_2, c_3 ~ Unif(-1, 1).
+    G receives the concatenation [z, one_hot(c_1), c_2, ..., c_L] (``dim`` numbers: 74 for MNIST).
+    """
+
+    z_dim: int = 62
+    categories: int = 10
+    continuous: int = 2
+
+    @property
+    def dim(self) -> int:
+        return self.z_dim + self.categories + self.continuous
+
+    @property
+    def q_dim(self) -> int:
+        """How many numbers Q outputs: K logits for c_1, a mean and a log standard deviation per continuous code."""
+        return self.categories + 2 * self.continuous
+
+    def entropy(self) -> dict[str, float]:
+        """H(c) of the prior, in nats: log K for the uniform categorical, log 2 per U[-1, 1] code (differential
+        entropy of a uniform on an interval of length 2). These are the constants in L_I (Eq. 5)."""
+        return {"cat": math.log(self.categories), "cont": self.continuous * math.log(2.0)}
+
+    def sample(self, n: int, generator: torch.Generator | None = None, device=None):
+        """Draw (z, c_cat, c_cont) from the prior: z ~ N(0, I), c_cat ~ Cat(K, 1/K) (int64), c_cont ~ U[-1, 1]."""
+        z = torch.randn(n, self.z_dim, generator=generator)
+        c_cat = torch.randint(0, self.categories, (n,), generator=generator)
+        c_cont = torch.rand(n, self.continuous, generator=generator) * 2 - 1
+        if device is not None:
+            z, c_cat, c_cont = z.to(device), c_cat.to(device), c_cont.to(device)
+        return z, c_cat, c_cont
+
+    def join(self, z: torch.Tensor, c_cat: torch.Tensor, c_cont: torch.Tensor) -> torch.Tensor:
+        """[z, one_hot(c_cat), c_cont]: the vector G actually sees."""
+        return torch.cat([z, F.one_hot(c_cat.long(), self.categories).to(z.dtype), c_cont.to(z.dtype)], dim=1)
+
+
+# ============================================================================ the players (Appendix C.1, Table 1)
+def _side(image_size: int) -> int:
+    if image_size % 4:
+        raise ValueError(f"image_size must be a multiple of 4 (28 for glyphs, 32 for shapes), got {image_size}")
+    return image_size // 4
+
+
+class Generator(nn.Module):
+    """G(z, c): the paper's MNIST generator (Table 1), for images of side ``image_size`` = 4s:
+
+        [z, c] (dim) -> FC 1024, BN, ReLU -> FC 2w x s x s, BN, ReLU
+                     -> ConvT 4x4 stride 2 -> w x 2s x 2s, BN, ReLU
+                     -> ConvT 4x4 stride 2 -> C x 4s x 4s, tanh
+
+    With w = 64 and s = 7 this is Table 1 exactly (128 x 7 x 7, then 64 channels), tanh replacing the sigmoid.
+    """
+
+    def __init__(self, latent: Latent = Latent(), channels: int = 1, image_size: int = 28, width: int = 64,
+                 hidden: int = 1024):
+        super().__init__()
+        self.latent, self.channels, self.image_size, self.width, self.hidden = latent, channels, image_size, width, hidden
+        s = self.side = _side(image_size)
+        self.fc = nn.Sequential(
+            nn.Linear(latent.dim, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(),
+            nn.Linear(hidden, 2 * width * s * s, bias=False), nn.BatchNorm1d(2 * width * s * s), nn.ReLU())
+        self.up = nn.Sequential(
+            nn.ConvTranspose2d(2 * width, width, 4, 2, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh())
+
+    def forward(self, z: torch.Tensor, c_cat: torch.Tensor, c_cont: torch.Tensor) -> torch.Tensor:
+        h = self.fc(self.latent.join(z, c_cat, c_cont))
+        return self.up(h.view(len(z), 2 * self.width, self.side, self.side))
+
+
+class QOutput(NamedTuple):
+    """Q(c | x): the categorical code's logits (B, K), and the Gaussian's mean and log standard deviation (B, L)."""
+
+    cat_logits: torch.Tensor
+    mu: torch.Tensor
+    log_sigma: torch.Tensor
+
+
+class Discriminator(nn.Module):
+    """D and Q sharing one body (Sec. 6, Table 1):
+
+        body:   x -> Conv 4x4 stride 2, w, lReLU -> Conv 4x4 stride 2, 2w, BN, lReLU -> FC 1024, BN, lReLU  = h
+        d_head: h -> FC 1                                          (D's logit: D(x) = sigmoid(logit))
+        q_head: h -> FC 128, BN, lReLU -> FC (K + 2 L)             (Q(c | x): K logits, L means, L log-sigmas)
+
+    ``forward(x)`` returns ``(logit, QOutput)``, both from one pass through the body: the mutual-information term
+    costs one small head. ``fix_std=True`` makes Q's Gaussian unit-variance (the official code's choice).
+    """
+
+    def __init__(self, latent: Latent = Latent(), channels: int = 1, image_size: int = 28, width: int = 64,
+                 hidden: int = 1024, q_hidden: int = 128, fix_std: bool = False, leak: float = LEAK):
+        super().__init__()
+        self.latent, self.channels, self.image_size, self.width, self.hidden = latent, channels, image_size, width, hidden
+        self.fix_std = fix_std
+        s = _side(image_size)
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(leak),
+            nn.Conv2d(width, 2 * width, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * width), nn.LeakyReLU(leak),
+            nn.Flatten(),
+            nn.Linear(2 * width * s * s, hidden, bias=False), nn.BatchNorm1d(hidden), nn.LeakyReLU(leak))
+        self.d_head = nn.Linear(hidden, 1)
+        self.q_head = nn.Sequential(nn.Linear(hidden, q_hidden, bias=False), nn.BatchNorm1d(q_hidden),
+                                    nn.LeakyReLU(leak), nn.Linear(q_hidden, latent.q_dim))
+
+    def q_from_features(self, h: torch.Tensor) -> QOutput:
+        out = self.q_head(h)
+        k, n = self.latent.categories, self.latent.continuous
+        mu, log_sigma = out[:, k:k + n], out[:, k + n:]
+        if self.fix_std:
+            log_sigma = torch.zeros_like(log_sigma)
+        return QOutput(out[:, :k], mu, log_sigma)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, QOutput]:
+        h = self.body(x)
+        return self.d_head(h).view(len(x)), self.q_from_features(h)
+
+    def q(self, x: torch.Tensor) -> QOutput:
+        """Q(c | x) alone (e.g. to read the codes of real images)."""
+        return self.q_from_features(self.body(x))
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+# ============================================================================ the variational bound (Sec. 5)
+def categorical_log_likelihood(cat_logits: torch.Tensor, c_cat: torch.Tensor) -> torch.Tensor:
+    """E[log Q(c_1 | x)] for the categorical code: the mean log-softmax at the true category (= -cross-entropy)."""
+    return -F.cross_entropy(cat_logits, c_cat.long())
+
+
+def gaussian_log_likelihood(c_cont: torch.Tensor, mu: torch.Tensor, log_sigma: torch.Tensor) -> torch.Tensor:
+    """E[log Q(c_2..L | x)] for a factored Gaussian Q: the sum over codes of
+
+        log N(c_j; mu_j, sigma_j^2) = -(c_j - mu_j)^2 / (2 sigma_j^2) - log sigma_j - log(2 pi) / 2,
+
+    averaged over the batch.
+    """
+    per_code = -0.5 * ((c_cont - mu) * torch.exp(-log_sigma)) ** 2 - log_sigma - 0.5 * math.log(2 * math.pi)
+    return per_code.sum(dim=1).mean()
+
+
+def mutual_information_bound(q: QOutput, c_cat: torch.Tensor, c_cont: torch.Tensor, latent: Latent) -> dict:
+    """L_I(G, Q) = E_{c ~ P(c), x ~ G(z, c)}[log Q(c | x)] + H(c) (Eq. 5), in nats, for each kind of code:
+
+    ``{"cat": L_I for c_1 (at most log K), "cont": L_I for the continuous codes}``. Both are lower bounds on the
+    mutual information between those codes and G(z, c). The H(c) constants do not change any gradient; they make
+    the number readable: L_I = log K means Q recovers c_1 perfectly, 0 means not at all.
+    """
+    h = latent.entropy()
+    return {"cat": categorical_log_likelihood(q.cat_logits, c_cat) + h["cat"],
+            "cont": gaussian_log_likelihood(c_cont, q.mu, q.log_sigma) + h["cont"]}
+
+
+def info_loss(q: QOutput, c_cat: torch.Tensor, c_cont: torch.Tensor, latent: Latent,
+              lambda_cat: float = LAMBDA_CAT, lambda_cont: float = LAMBDA_CONT) -> torch.Tensor:
+    """-lambda L_I (Eq. 6), the term G and Q minimise: -(lambda_cat L_I^cat + lambda_cont L_I^cont)."""
+    L_I = mutual_information_bound(q, c_cat, c_cont, latent)
+    return -(lambda_cat * L_I["cat"] + lambda_cont * L_I["cont"])
+
+
+# ============================================================================ training (Sec. 6, Appendix C)
+def optimizers(G: nn.Module, D: nn.Module, lr_G: float = LR_G, lr_D: float = LR_D, beta1: float = BETA1):
+    """Adam for G and for D + Q (one module: Q's head lives in D), Appendix C's learning rates."""
+    return (torch.optim.Adam(G.parameters(), lr=lr_G, betas=(beta1, 0.999)),
+            torch.optim.Adam(D.parameters(), lr=lr_D, betas=(beta1, 0.999)))
+
+
+def train(name: str, G: Generator, D: Discriminator, dataset, steps: int, *, batch_size: int = 64,
+          lambda_cat: float = LAMBDA_CAT, lambda_cont: float = LAMBDA_CONT, lr_G: float = LR_G, lr_D: float = LR_D,
+          beta1: float = BETA1, seed: int = 0, device: torch.device | str = "cpu", show_every: int = 0,
+          progress: bool = True, live: bool | None = None, config: dict | None = None):
+    """Train (G, D, Q) for ``steps`` steps on min_{G,Q} max_D V(D, G) - lambda L_I(G, Q) (Eq. 6); return the ``Run``.
+
+    Each step, as in the official code: D and Q descend L_D - lambda L_I (Q's head and the shared body learn to
+    read c back from G(z, c); D's head learns to tell real from fake), then G descends the non-saturating
+    -log D(G(z, c)) - lambda L_I. ``lambda_cat = lambda_cont = 0`` is a plain GAN with the same inputs (c is then
+    just more noise). Logs ``loss_D``, ``loss_G``, ``L_I_cat``, ``L_I_cont`` (the bound on the fakes of D's step).
+    """
+    from ..training import Batches, Run, set_requires_grad
+
+    device = torch.device(device)
+    latent = G.latent
+    G.to(device).train()
+    D.to(device).train()
+    opt_G, opt_D = optimizers(G, D, lr_G, lr_D, beta1)
+    cfg = dict(batch_size=batch_size, lambda_cat=lambda_cat, lambda_cont=lambda_cont, lr_G=lr_G, lr_D=lr_D,
+               beta1=beta1, seed=seed, latent=vars(latent), width=G.width, hidden=G.hidden, fix_std=D.fix_std,
+               **(config or {}))
+    torch.manual_seed(seed)
+    run = Run(name, {"G": G, "D": D}, {"G": opt_G, "D": opt_D}, config=cfg, device=device, progress=progress,
+              live=live)
+    batches = run.attach(batches=Batches(dataset, batch_size, seed=seed, device=device))
+    fixed = latent.sample(64, torch.Generator().manual_seed(seed), device)
+    for _ in run.steps(steps):
+        x = batches.next()[0]
+        z, c_cat, c_cont = latent.sample(batch_size, device=device)
+        fake = G(z, c_cat, c_cont)
+        real_logits, _ = D(x)
+        fake_logits, q = D(fake.detach())
+        L_I = mutual_information_bound(q, c_cat, c_cont, latent)
+        loss_D = discriminator_loss(real_logits, fake_logits)
+        run.update("D", loss_D - lambda_cat * L_I["cat"] - lambda_cont * L_I["cont"])
+        set_requires_grad(D, False)
+        fake_logits_G, q_G = D(fake)
+        loss_G = generator_loss_nonsaturating(fake_logits_G)
+        run.update("G", loss_G + info_loss(q_G, c_cat, c_cont, latent, lambda_cat, lambda_cont))
+        set_requires_grad(D, True)
+        run.log(loss_D=loss_D, loss_G=loss_G, L_I_cat=L_I["cat"], L_I_cont=L_I["cont"])
+        if show_every and run.every(show_every):
+            run.show(samples=sample(G, *fixed), keys=["loss_D", "loss_G", "L_I_cat", "L_I_cont"])
+    return run
+
+
+@torch.no_grad()
+def sample(G: Generator, z: torch.Tensor, c_cat: torch.Tensor, c_cont: torch.Tensor,
+           batch_size: int = 500) -> torch.Tensor:
+    """G(z, c) in eval mode (batch norm with running statistics), on the CPU; G's mode is restored after."""
+    was_training = G.training
+    G.eval()
+    device = next(G.parameters()).device
+    out = torch.cat([G(z[i:i + batch_size].to(device), c_cat[i:i + batch_size].to(device),
+                       c_cont[i:i + batch_size].to(device)).cpu() for i in range(0, len(z), batch_size)])
+    G.train(was_training)
+    return out
+
+
+def sample_with_codes(G: Generator, n: int, seed: int = 0):
+    """``n`` samples from the prior (seeded) with their codes: ``(images, c_cat, c_cont)``."""
+    z, c_cat, c_cont = G.latent.sample(n, torch.Generator().manual_seed(seed))
+    return sample(G, z, c_cat, c_cont), c_cat, c_cont
+
+
+def sampler(G: Generator, seed: int = 0) -> Callable[[int], torch.Tensor]:
+    """``n -> n samples G(z, c)`` with (z, c) from the prior, seeded (for ``gan_course.metrics``)."""
+    return lambda n: sample_with_codes(G, n, seed)[0]
+
+
+@torch.no_grad()
+def read_codes(D: Discriminator, images: torch.Tensor, batch_size: int = 500) -> QOutput:
+    """Q(c | x) for a batch of images (e.g. real ones), in eval mode, on the CPU."""
+    was_training = D.training
+    D.eval()
+    device = next(D.parameters()).device
+    parts = [D.q(images[i:i + batch_size].to(device)) for i in range(0, len(images), batch_size)]
+    D.train(was_training)
+    return QOutput(*(torch.cat([getattr(p, f) for p in parts]).cpu() for f in QOutput._fields))
+
+
+# ============================================================================ what do the codes mean?
+def contingency(a: torch.Tensor, b: torch.Tensor, ka: int | None = None, kb: int | None = None) -> torch.Tensor:
+    """Counts n[i, j] of samples with a = i and b = j (two integer label vectors)."""
+    a, b = torch.as_tensor(a).long().flatten(), torch.as_tensor(b).long().flatten()
+    ka = ka or int(a.max()) + 1
+    kb = kb or int(b.max()) + 1
+    return torch.bincount(a * kb + b, minlength=ka * kb).view(ka, kb)
+
+
+def entropy(labels: torch.Tensor, k: int | None = None) -> float:
+    """H(a) in nats of a discrete label vector (plug-in estimate)."""
+    p = torch.bincount(torch.as_tensor(labels).long().flatten(), minlength=k or 0).double()
+    p = p[p > 0] / p.sum()
+    return float(-(p * p.log()).sum())
+
+
+def mutual_information(a: torch.Tensor, b: torch.Tensor) -> float:
+    """I(a; b) in nats between two discrete label vectors, from their contingency table (plug-in estimate):
+
+    I(a; b) = sum_ij p_ij log(p_ij / (p_i p_j)).
+    """
+    n = contingency(a, b).double()
+    p = n / n.sum()
+    outer = p.sum(1, keepdim=True) * p.sum(0, keepdim=True)
+    mask = p > 0
+    return float((p[mask] * (p[mask] / outer[mask]).log()).sum())
+
+
+def quantize(values: torch.Tensor, bins: int = 10) -> torch.Tensor:
+    """Equal-frequency bins 0..bins-1 of a continuous vector (its ranks cut into ``bins`` groups)."""
+    values = torch.as_tensor(values).double().flatten()
+    ranks = torch.empty(len(values), dtype=torch.long)
+    ranks[values.argsort()] = torch.arange(len(values))
+    return ranks * bins // len(values)
+
+
+def code_agreement(c_cat: torch.Tensor, labels: torch.Tensor, num_classes: int) -> dict:
+    """How well the categorical code c_1 matches a labelling (e.g. a classifier's predicted digit):
+
+    - ``purity``: each code value votes for its most frequent label; the fraction of samples that agree;
+    - ``matched_accuracy``: the best one-to-one assignment of code values to labels (Hungarian algorithm), the
+      paper's "classification error" (Sec. 7.1: 5% on MNIST) read the other way;
+    - ``nmi``: I(c_1; label) / H(label), the fraction of the label's entropy the code explains (1: it determines it);
+    - ``mapping``: code value -> label of the one-to-one assignment.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    c_cat, labels = torch.as_tensor(c_cat).long(), torch.as_tensor(labels).long()
+    k = max(int(c_cat.max()) + 1, num_classes)
+    n = contingency(c_cat, labels, k, num_classes)
+    rows, cols = linear_sum_assignment(-n.numpy())
+    return {"purity": float(n.max(dim=1).values.sum() / n.sum()),
+            "matched_accuracy": float(n[rows, cols].sum() / n.sum()),
+            "nmi": mutual_information(c_cat, labels) / max(entropy(labels, num_classes), 1e-12),
+            "mapping": {int(r): int(c) for r, c in zip(rows, cols, strict=True)}}
+
+
+def glyph_moments(images: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Smooth properties of white-on-black glyphs from their image moments (ink m = (x + 1) / 2 as a density):
+
+    - ``slant``: mu_11 / mu_02, the shear that would make the glyph upright (> 0 leans right, like italics);
+    - ``width``, ``height``: the standard deviations of the ink along x and y, in pixels;
+    - ``thickness``: the mean ink per pixel (thicker strokes, more ink).
+
+    These are the quantities InfoGAN's continuous codes picked up on MNIST (Fig. 2: rotation, width; Fig. 5:
+    thickness) measured without a labelled ruler. Returns tensors of shape (N,).
+    """
+    m = ((images.float()[:, 0] + 1) / 2).clamp(0, 1)              # (N, H, W)
+    n, h, w = m.shape
+    ys = torch.arange(h, dtype=torch.float32).view(1, h, 1).expand(n, h, w)
+    xs = torch.arange(w, dtype=torch.float32).view(1, 1, w).expand(n, h, w)
+    mass = m.sum(dim=(1, 2)).clamp_min(1e-6)
+    cx, cy = (m * xs).sum(dim=(1, 2)) / mass, (m * ys).sum(dim=(1, 2)) / mass
+    dx, dy = xs - cx.view(n, 1, 1), -(ys - cy.view(n, 1, 1))       # dy > 0 upwards
+    mu20, mu02 = (m * dx * dx).sum(dim=(1, 2)) / mass, (m * dy * dy).sum(dim=(1, 2)) / mass
+    mu11 = (m * dx * dy).sum(dim=(1, 2)) / mass
+    return {"slant": mu11 / mu02.clamp_min(1e-6), "width": mu20.sqrt(), "height": mu02.sqrt(),
+            "thickness": m.mean(dim=(1, 2))}
+
+
+def correlations(codes: torch.Tensor, measures: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Pearson correlation between each column of ``codes`` (N, L) and each measure (N,): an (L, M) matrix."""
+    c = codes.double() - codes.double().mean(0)
+    m = torch.stack([v.double() for v in measures.values()], dim=1)
+    m = m - m.mean(0)
+    return (c.T @ m) / (c.norm(dim=0).view(-1, 1) * m.norm(dim=0).view(1, -1)).clamp_min(1e-12)
+
+
+class ShapeFactorReader:
+    """Reads the ground-truth factors of a ``shapes`` image back off its pixels, so that the factors of *generated*
+    images can be compared with the codes that made them.
+
+    Every ``shapes`` image is a grey background b blended with one shape of colour k with pixel coverage a:
+    x = b + a (k - b). The colour has saturation 0.85 and value 0.95 and the background is grey, so
+    max(rgb) - min(rgb) = 0.8075 a: the coverage of every pixel is known exactly. From it:
+
+    - ``background``: the median grey of the pixels outside the shape (coverage < 0.05);
+    - ``x``, ``y``: the coverage-weighted centroid, in the dataset's [-1, 1] image coordinates;
+    - ``scale``: sqrt(area) divided by the area of that shape at scale 1 (``fit`` measures it on real images);
+    - ``hue``: the hue of the coverage-weighted mean colour (mixing a colour with grey does not change its hue);
+    - ``shape``: the course classifier's prediction.
+
+    Rotation is not read (its range depends on the shape's symmetry). ``names`` lists the columns of ``read``.
+    """
+
+    names = ("shape", "hue", "scale", "x", "y", "background")
+    CHROMA = 0.85 * 0.95
+
+    def __init__(self, classifier=None):
+        self.classifier = classifier
+        self.unit_area = None
+
+    def _parts(self, images: torch.Tensor):
+        rgb = ((images.float() + 1) / 2).clamp(0, 1)                       # (N, 3, H, W)
+        n, _, h, w = rgb.shape
+        chroma = rgb.amax(1) - rgb.amin(1)
+        a = (chroma / self.CHROMA).clamp(0, 1)                             # coverage (N, H, W)
+        grey = rgb.mean(1)
+        outside = a < 0.05
+        background = torch.stack([g[o].median() if o.any() else g.median() for g, o in zip(grey, outside, strict=True)])
+        area = a.sum(dim=(1, 2)).clamp_min(1e-6)
+        coords = (torch.arange(h, dtype=torch.float32) + 0.5) / h * 2 - 1
+        x = (a * coords.view(1, 1, w)).sum(dim=(1, 2)) / area
+        y = (a * coords.view(1, h, 1)).sum(dim=(1, 2)) / area
+        weight = a.unsqueeze(1)                                            # blending with grey keeps the hue
+        colour = (rgb * weight).sum(dim=(2, 3)) / weight.sum(dim=(2, 3)).clamp_min(1e-6)
+        from matplotlib.colors import rgb_to_hsv
+
+        hue = torch.from_numpy(rgb_to_hsv(colour.clamp(0, 1).numpy())[:, 0]).float()
+        return area / (h * w), hue, x, y, background
+
+    def predict_shape(self, images: torch.Tensor) -> torch.Tensor:
+        if self.classifier is None:
+            raise ValueError("ShapeFactorReader needs the shapes course classifier to read the shape")
+        from ..metrics import extract
+
+        return extract(self.classifier, images, what="logits").argmax(1)
+
+    def fit(self, images: torch.Tensor, shapes: torch.Tensor, scales: torch.Tensor) -> ShapeFactorReader:
+        """Learn, per shape, the image area at scale 1 (area / scale^2, median over real images)."""
+        area = self._parts(images)[0]
+        unit = torch.zeros(int(shapes.max()) + 1)
+        for k in range(len(unit)):
+            mask = shapes.long() == k
+            unit[k] = (area[mask] / scales[mask] ** 2).median()
+        self.unit_area = unit
+        return self
+
+    def read(self, images: torch.Tensor, shapes: torch.Tensor | None = None) -> torch.Tensor:
+        """Factors (N, 6) in the order of ``names``; ``shapes`` (true or predicted class) skips the classifier."""
+        if self.unit_area is None:
+            raise ValueError("call fit(real_images, shape_classes, scales) first: the scale needs each shape's area")
+        area, hue, x, y, background = self._parts(images)
+        shapes = self.predict_shape(images) if shapes is None else torch.as_tensor(shapes).long()
+        scale = (area / self.unit_area[shapes]).sqrt()
+        return torch.stack([shapes.float(), hue, scale, x, y, background], dim=1)
+
+
+def code_factor_nmi(codes: torch.Tensor, factors: torch.Tensor, discrete_codes=(0,), discrete_factors=(0,),
+                    bins: int = 10) -> torch.Tensor:
+    """The disentanglement matrix: entry (j, k) = I(c_j; f_k) / H(f_k), how much of factor k code j determines.
+
+    ``codes`` (N, J) and ``factors`` (N, K); columns listed in ``discrete_*`` are used as labels, the others are cut
+    into ``bins`` equal-frequency bins (then H(f_k) = log bins). Each row of a well disentangled model has one large
+    entry, and each factor is explained by one code.
+    """
+    def labels(matrix, discrete):
+        return [matrix[:, i].long() if i in discrete else quantize(matrix[:, i], bins) for i in range(matrix.shape[1])]
+
+    cs, fs = labels(codes, discrete_codes), labels(factors, discrete_factors)
+    return torch.tensor([[mutual_information(c, f) / max(entropy(f), 1e-12) for f in fs] for c in cs])
+
+
+def mig(nmi: torch.Tensor) -> float:
+    """Mutual Information Gap (Chen et al., 2018, arXiv 1802.04942): for each factor, the difference between the
+    largest and the second largest normalised MI over the codes, averaged over factors. 1: every factor is read by
+    exactly one code; 0: the best code is no better than the runner-up (entangled or uninformative)."""
+    top = nmi.sort(dim=0, descending=True).values
+    return float((top[0] - top[1]).mean())
+
+
+# ============================================================================ explorers (Sec. 7, Fig. 2)
+def _latent_grid(latent: Latent, n: int, seed: int):
+    return torch.randn(n, latent.z_dim, generator=torch.Generator().manual_seed(int(seed)))
+
+
+def _draw(ax, images: torch.Tensor, nrow: int):
+    ax.imshow(image_grid(images, nrow=nrow).permute(1, 2, 0).numpy(), interpolation="nearest")
+
+
+def render_codes(G: Generator, category: int = 0, continuous=(), seed: int = 0, n: int = 32, nrow: int = 8,
+                 class_names: list[str] | None = None):
+    """``n`` samples G(z, c) that share the codes c = (``category``, ``continuous``...) and differ only in z (drawn
+    from ``seed``): what the codes fix, across many noise vectors."""
+    latent = G.latent
+    values = list(continuous) + [0.0] * (latent.continuous - len(continuous))
+    z = _latent_grid(latent, n, seed)
+    c_cat = torch.full((n,), int(category), dtype=torch.long)
+    c_cont = torch.tensor(values, dtype=torch.float32).expand(n, -1)
+    images = sample(G, z, c_cat, c_cont)
+    fig, ax = plt.subplots(figsize=(0.75 * nrow + 1, 0.75 * math.ceil(n / nrow) + 0.9))
+    _draw(ax, images, nrow)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    codes = ", ".join(f"c{j + 2}={v:+.2f}" for j, v in enumerate(values))
+    ax.set_title(f"G(z, c): c1={category}, {codes}; {n} noise vectors z (seed {seed})", fontsize=9)
+    ax.set_xlabel("z varies (same codes everywhere)")
+    if class_names is not None:
+        ax.set_ylabel(f"looks like '{class_names[int(category)]}'?" if category < len(class_names) else "")
+    fig.tight_layout()
+    return fig
+
+
+def code_explorer(G: Generator, title: str = "InfoGAN: pick c1, slide the continuous codes", limit: float = 2.0,
+                  n: int = 32):
+    """An explorer over ``render_codes``: a picker for the categorical code c_1, one slider per continuous code
+    (from -``limit`` to ``limit``: the paper extrapolates to +-2, beyond the prior's +-1), and the seed of z."""
+    import ipywidgets as widgets
+
+    from ..widgets import choice, explorer, seed_slider
+
+    latent = G.latent
+    controls = {"category": choice(list(range(latent.categories)), value=0, description="c1")}
+    for j in range(latent.continuous):
+        controls[f"c{j + 2}"] = widgets.FloatSlider(value=0.0, min=-limit, max=limit, step=0.1,
+                                                    description=f"c{j + 2}")
+    controls["seed"] = seed_slider(0)
+
+    def render(category, seed, **codes):
+        return render_codes(G, category, [codes[f"c{j + 2}"] for j in range(latent.continuous)], seed, n=n)
+
+    return explorer(render, title=title, **controls)
+
+
+def render_traversal(G: Generator, code: int, values=None, seed: int = 0, rows: int | None = None,
+                     row_categories: bool = True, limit: float = 2.0):
+    """Fig. 2: vary one code from left to right, everything else fixed within a row.
+
+    ``code = 1`` varies the categorical code c_1 over its K values (each row a different z, continuous codes 0).
+    ``code >= 2`` varies continuous code c_code over ``values`` (default -``limit``..``limit`` in 9 steps); with
+    ``row_categories`` row r uses c_1 = r (one row per category), each with its own z; the other codes are 0.
+    """
+    latent = G.latent
+    if code == 1:
+        rows = rows or 5
+        cols = latent.categories
+        z = _latent_grid(latent, rows, seed).repeat_interleave(cols, 0)
+        c_cat = torch.arange(cols).repeat(rows)
+        c_cont = torch.zeros(rows * cols, latent.continuous)
+        ticks, xlabel = [str(k) for k in range(cols)], "categorical code c1"
+    elif 2 <= code <= latent.continuous + 1:
+        values = torch.linspace(-limit, limit, 9) if values is None else torch.as_tensor(values, dtype=torch.float32)
+        rows = rows or (latent.categories if row_categories else 5)
+        cols = len(values)
+        z = _latent_grid(latent, rows, seed).repeat_interleave(cols, 0)
+        c_cat = (torch.arange(rows) % latent.categories if row_categories
+                 else torch.zeros(rows, dtype=torch.long)).repeat_interleave(cols)
+        c_cont = torch.zeros(rows * cols, latent.continuous)
+        c_cont[:, code - 2] = values.repeat(rows)
+        ticks, xlabel = [f"{v:+.1f}" for v in values.tolist()], f"continuous code c{code}"
+    else:
+        raise ValueError(f"code must be 1 (categorical) or 2..{latent.continuous + 1} (continuous), got {code}")
+    images = sample(G, z, c_cat, c_cont)
+    side = images.shape[-1] + 2
+    fig, ax = plt.subplots(figsize=(0.6 * cols + 1.2, 0.6 * rows + 0.9))
+    _draw(ax, images, cols)
+    ax.set_xticks([(i + 0.5) * side for i in range(cols)], ticks, fontsize=7)
+    ax.set_yticks([(i + 0.5) * side for i in range(rows)],
+                  [f"c1={k}" for k in (torch.arange(rows) % latent.categories).tolist()]
+                  if code != 1 and row_categories else [f"z{r}" for r in range(rows)], fontsize=7)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("row: fixed z" + (" and c1" if code != 1 and row_categories else ""))
+    ax.set_title(f"Varying {'c1' if code == 1 else f'c{code}'}, all else fixed in each row", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def heatmap(matrix: torch.Tensor, row_labels, col_labels, title: str, ax=None, vmin: float = 0.0,
+            vmax: float = 1.0, cmap: str = "viridis", xlabel: str = "factor", ylabel: str = "code"):
+    """A seaborn heatmap of a code x factor matrix, annotated with its values."""
+    import seaborn as sns
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(0.9 * len(col_labels) + 1.5, 0.45 * len(row_labels) + 1.2))
+    sns.heatmap(np.asarray(matrix, dtype=float), annot=True, fmt=".2f", vmin=vmin, vmax=vmax, cmap=cmap,
+                xticklabels=list(col_labels), yticklabels=list(row_labels), ax=ax, cbar=True)
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    return ax

@@ -1,0 +1,317 @@
+"""Chapter 02: Mirza & Osindero (2014), "Conditional Generative Adversarial Nets" (arXiv 1411.1784).
+
+The condition [v, onehot(y)], the conditional players' shapes and their dependence on y, Eq. 2 per player (and the
+label modes that break it), the classifier-based conditioning report, determinism under a seed, the exercise
+checks and the explorers, headless.
+"""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gan_course.exercises import ExerciseError, ch02
+from gan_course.losses import discriminator_loss
+from gan_course.models import cgan, gan
+
+
+def _small(seed=0, K=4, side=6):
+    torch.manual_seed(seed)
+    G = cgan.Generator(z_dim=5, num_classes=K, out_shape=(1, side, side), hidden=(16,))
+    D = cgan.Discriminator(in_shape=(1, side, side), num_classes=K, hidden=(16,), dropout=0.0, input_dropout=0.0)
+    return G, D
+
+
+# ----------------------------------------------------------------------------------------- the condition
+def test_one_hot_is_the_papers_label_encoding_and_validates():
+    out = cgan.one_hot(torch.tensor([2, 0]), 4)
+    assert out.dtype == torch.float32
+    assert out.tolist() == [[0, 0, 1, 0], [1, 0, 0, 0]]
+    with pytest.raises(ValueError, match="0..3"):
+        cgan.one_hot(torch.tensor([4]), 4)
+    with pytest.raises(TypeError, match="integer"):
+        cgan.one_hot(torch.tensor([1.0]), 4)
+
+
+def test_condition_concatenates_flattened_input_and_one_hot():
+    x = torch.randn(3, 1, 2, 2, requires_grad=True)
+    y = torch.tensor([1, 0, 2])
+    out = cgan.condition(x, y, 3)
+    assert out.shape == (3, 4 + 3)
+    assert torch.equal(out[:, :4], x.flatten(1))
+    assert torch.equal(out[:, 4:], torch.eye(3)[y])
+    assert out.requires_grad                                   # gradients reach v (G's output, for D)
+
+
+# ----------------------------------------------------------------------------------------- the players
+def test_players_shapes_and_tanh_range():
+    G, D = _small()
+    z, y = torch.randn(7, 5), torch.tensor([0, 1, 2, 3, 0, 1, 2])
+    x = G(z, y)
+    assert x.shape == (7, 1, 6, 6) and x.min() >= -1 and x.max() <= 1
+    assert D(x, y).shape == (7,)
+    p = D.probability(x, y)
+    assert ((p > 0) & (p < 1)).all()
+
+
+def test_players_are_mlps_with_K_extra_inputs():
+    G = cgan.Generator(z_dim=100, num_classes=20, out_shape=(1, 28, 28), hidden=(1200, 1200), batch_norm=False)
+    plain = gan.Generator(100, (1, 28, 28), (1200, 1200))
+    n = lambda m: sum(p.numel() for p in m.parameters())
+    assert n(G) - n(plain) == 20 * 1200                          # only the first layer grows: K columns of W_y
+    G_bn = cgan.Generator(z_dim=100, num_classes=20, hidden=(128, 256, 512, 1024))
+    bn = [m for m in G_bn.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    assert [m.num_features for m in bn] == [256, 512, 1024]      # batch norm on every hidden layer but the first
+    D = cgan.Discriminator((1, 28, 28), 20, hidden=(240, 240), unit="maxout", pieces=5, dropout=0.5)
+    assert n(D) == (804 * 1200 + 1200) + (240 * 1200 + 1200) + (240 + 1)
+    assert "Maxout" in repr(D)
+
+
+def test_input_dropout_touches_the_image_never_the_label():
+    D = cgan.Discriminator((1, 4, 4), 3, hidden=(8,), dropout=0.0, input_dropout=0.5).train()
+    seen = []
+    D.mlp.register_forward_pre_hook(lambda m, inp: seen.append(inp[0].detach().clone()))
+    D(torch.ones(200, 1, 4, 4), torch.arange(200) % 3)
+    pixels, label = seen[0][:, :16], seen[0][:, 16:]
+    assert set(pixels.unique().tolist()) == {-1.0, 3.0}        # dropped -> black, kept -> scaled (chapter 01)
+    assert torch.equal(label, torch.eye(3)[torch.arange(200) % 3])
+
+
+def test_label_changes_G_output_and_D_verdict():
+    G, D = _small()
+    z = torch.randn(1, 5).repeat(4, 1)
+    x = G(z, torch.arange(4))
+    assert not torch.allclose(x[0], x[1])                      # same z, different y -> different image
+    logits = D(x[:1].repeat(4, 1, 1, 1), torch.arange(4))
+    assert logits.unique().numel() == 4                        # same image, different y -> different verdict
+
+
+def test_first_layer_adds_a_class_specific_bias():
+    G, _ = _small()
+    first = G.net[0]
+    z = torch.randn(3, 5)
+    for k in range(4):
+        pre = first(cgan.condition(z, torch.full((3,), k), 4))
+        assert torch.allclose(pre, z @ first.weight[:, :5].T + first.bias + first.weight[:, 5 + k])
+
+
+# ----------------------------------------------------------------------------------------- Eq. 2
+def test_d_loss_is_eq2_with_the_same_label_on_both_pairs():
+    G, D = _small()
+    x, y, z = torch.rand(8, 1, 6, 6) * 2 - 1, torch.arange(8) % 4, torch.randn(8, 5)
+    out = cgan.d_loss(D, G, x, y, z)
+    expected = discriminator_loss(D(x, y), D(G(z, y), y))
+    assert torch.allclose(out["loss"], expected)
+    out["loss"].backward()
+    assert all(p.grad is None for p in G.parameters())         # G(z | y) detached in D's step
+
+
+def test_g_loss_is_nonsaturating_on_the_conditioned_pair():
+    G, D = _small()
+    z, y = torch.randn(8, 5), torch.arange(8) % 4
+    assert torch.allclose(cgan.g_loss(D, G, z, y), F.softplus(-D(G(z, y), y)).mean())
+
+
+def test_label_modes_break_the_pairing_as_documented():
+    y = torch.arange(40) % 4
+    assert torch.equal(cgan.labels_for_D(y, "paired"), y)
+    shuffled = cgan.labels_for_D(y, "shuffled", torch.Generator().manual_seed(0))
+    assert sorted(shuffled.tolist()) == sorted(y.tolist()) and not torch.equal(shuffled, y)
+    G, D = _small()
+    x, z = torch.rand(40, 1, 6, 6) * 2 - 1, torch.randn(40, 5)
+    dropped = cgan.d_loss(D, G, x, y, z, "dropped")
+    assert torch.allclose(dropped["real_logits"], D.mlp(torch.cat([x.flatten(1), torch.zeros(40, 4)], 1)))
+    assert torch.allclose(dropped["real_logits"], cgan.d_loss(D, G, x, (y + 1) % 4, z, "dropped")["real_logits"])
+    with pytest.raises(ValueError, match="label_mode"):
+        cgan.labels_for_D(y, "random")
+
+
+def test_train_steps_is_deterministic_under_a_seed():
+    from gan_course.data.base import TensorImageDataset
+    from gan_course.training import Batches
+
+    images = torch.randint(0, 256, (64, 1, 6, 6), dtype=torch.uint8)
+    ds = TensorImageDataset(images, torch.arange(64) % 4, classes=list("abcd"))
+
+    def run(seed):
+        G, D = _small(seed)
+        torch.manual_seed(seed)
+        return cgan.train_steps(G, D, Batches(ds, 16, seed=seed), 5, label_mode="shuffled", seed=seed), G
+
+    (a, Ga), (b, Gb) = run(3), run(3)
+    assert a["loss_D"] == b["loss_D"] and a["loss_G"] == b["loss_G"] and len(a["loss_D"]) == 5
+    assert all(torch.equal(p, q) for p, q in zip(Ga.parameters(), Gb.parameters()))
+    c, _ = run(4)
+    assert c["loss_D"] != a["loss_D"]
+
+
+# ----------------------------------------------------------------------------------------- measuring conditioning
+class _Oracle(torch.nn.Module):
+    """A 'classifier' reading the class back from a test image: class k lights up pixel k of the first row."""
+
+    classes = list("abcd")
+
+    def __init__(self):
+        super().__init__()
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+
+    def logits(self, x):
+        return x[:, 0, 0, :4]
+
+
+class _FixedG(torch.nn.Module):
+    """G that draws class y (obeys_y) or class (z > 0 count) % 4 (ignores y) as a one-pixel image."""
+
+    def __init__(self, obeys_y: bool):
+        super().__init__()
+        self.z_dim, self.num_classes, self.obeys_y = 5, 4, obeys_y
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, z, y):
+        k = y if self.obeys_y else (z > 0).sum(1) % 4
+        x = -torch.ones(len(z), 1, 4, 4)
+        x[torch.arange(len(z)), 0, 0, k] = 1.0
+        return x
+
+
+def test_conditioning_report_separates_obeying_and_ignoring_generators():
+    good = cgan.conditioning_report(_FixedG(True), _Oracle(), n_noise=40)
+    assert good.agreement == 1.0 and good.noise_share == pytest.approx(1 / 4)
+    assert good.coverage.covered == 4 and good.per_class.tolist() == [1.0] * 4
+    bad = cgan.conditioning_report(_FixedG(False), _Oracle(), n_noise=40)
+    assert bad.noise_share == 1.0                              # z alone decides the class
+    assert bad.agreement == pytest.approx(1 / 4)               # each z hits its own class for exactly one label
+    assert "chance 25.0%" in str(bad)
+
+
+def test_class_grid_inputs_are_row_major_label_by_noise():
+    z = torch.randn(3, 2)
+    z_grid, y_grid = cgan.class_grid_inputs(z, [5, 1])
+    assert y_grid.tolist() == [5, 5, 5, 1, 1, 1]
+    assert torch.equal(z_grid[:3], z) and torch.equal(z_grid[3:], z)
+
+
+def test_sampler_draws_balanced_labels_reproducibly():
+    G, _ = _small()
+    draw = cgan.sampler(G, seed=2)
+    assert draw(8).shape == (8, 1, 6, 6) and torch.equal(draw(8), draw(8))
+    assert cgan.balanced_labels(10, 4).tolist() == [0, 1, 2, 3, 0, 1, 2, 3, 0, 1]
+
+
+# ----------------------------------------------------------------------------------------- exercises
+def test_exercise_1_condition_accepts_reference_and_rejects_typical_mistakes():
+    assert ch02.check_condition(cgan.condition)
+    assert ch02.check_condition(lambda v, y, K: torch.cat([v.flatten(1), F.one_hot(y, K).float()], dim=1))
+    cases = {
+        "raw label": (lambda v, y, K: torch.cat([v.flatten(1), y.float().unsqueeze(1)], 1), "one-hot"),
+        "no num_classes": (lambda v, y, K: torch.cat([v.flatten(1), F.one_hot(y).float()], 1), "num_classes"),
+        "order": (lambda v, y, K: torch.cat([F.one_hot(y, K).float(), v.flatten(1)], 1), "first"),
+        "dim 0": (lambda v, y, K: torch.cat([v.flatten(1), F.one_hot(y, K).float()], 0), "dim=1"),
+        "no flatten": (lambda v, y, K: torch.cat([v, F.one_hot(y, K).float()], 1), "flatten"),
+        "detached": (lambda v, y, K: torch.cat([v.flatten(1), F.one_hot(y, K).float()], 1).detach(), "detached"),
+        "integer": (lambda v, y, K: torch.cat([v.flatten(1).long(), F.one_hot(y, K)], 1), "float"),
+        "none": (lambda v, y, K: None, "return"),
+    }
+    for name, (fn, phrase) in cases.items():
+        with pytest.raises(ExerciseError, match=phrase):
+            ch02.check_condition(fn)
+
+
+def _ref_d_loss(D, G, x, y, z):
+    return discriminator_loss(D(x, y), D(G(z, y).detach(), y))
+
+
+def test_exercise_2_conditional_d_loss_accepts_reference_and_rejects_typical_mistakes():
+    assert ch02.check_conditional_d_loss(_ref_d_loss)
+
+    def concatenated(D, G, x, y, z):                           # one D call on both batches is fine too
+        logits = D(torch.cat([x, G(z, y).detach()]), torch.cat([y, y]))
+        return F.binary_cross_entropy_with_logits(logits[:len(x)], torch.ones(len(x))) + \
+            F.binary_cross_entropy_with_logits(logits[len(x):], torch.zeros(len(x)))
+
+    assert ch02.check_conditional_d_loss(concatenated)
+    cases = {
+        "fake with other labels": (lambda D, G, x, y, z: discriminator_loss(D(x, y), D(G(z, y).detach(), y.flip(0))),
+                                   "G drew them for"),
+        "real with other labels": (lambda D, G, x, y, z: discriminator_loss(D(x, (y + 1) % 4), D(G(z, y).detach(), y)),
+                                   "true label"),
+        "G with other labels": (lambda D, G, x, y, z: discriminator_loss(D(x, y), D(G(z, y.flip(0)).detach(), y)),
+                                "same y"),
+        "not detached": (lambda D, G, x, y, z: discriminator_loss(D(x, y), D(G(z, y), y)), "detach"),
+        "V itself": (lambda D, G, x, y, z: -_ref_d_loss(D, G, x, y, z), "maximises"),
+        "swapped": (lambda D, G, x, y, z: F.softplus(D(x, y)).mean() + F.softplus(-D(G(z, y).detach(), y)).mean(),
+                    "swapped"),
+        "summed": (lambda D, G, x, y, z: F.softplus(-D(x, y)).sum() + F.softplus(D(G(z, y).detach(), y)).sum(),
+                   "batch size"),
+        "no fake": (lambda D, G, x, y, z: F.softplus(-D(x, y)).mean() + 0 * G(z, y).sum(), "generated"),
+    }
+    for name, (fn, phrase) in cases.items():
+        with pytest.raises(ExerciseError, match=phrase):
+            ch02.check_conditional_d_loss(fn)
+
+
+def test_exercise_3_grid_inputs_accepts_reference_and_rejects_typical_mistakes():
+    assert ch02.check_class_grid_inputs(cgan.class_grid_inputs)
+    cases = {
+        "transposed": (lambda z, l: (z.repeat_interleave(len(l), 0), torch.tensor(l).repeat(len(z))), "transposed"),
+        "float labels": (lambda z, l: (z.repeat(len(l), 1), torch.tensor(l).float().repeat_interleave(len(z))),
+                         "torch.long"),
+        "wrong z": (lambda z, l: (z.repeat_interleave(len(l), 0), torch.tensor(l).repeat_interleave(len(z))),
+                    "column c"),
+        "too few": (lambda z, l: (z, torch.tensor(l)), "shape"),
+        "one tensor": (lambda z, l: z, "two tensors"),
+    }
+    for name, (fn, phrase) in cases.items():
+        with pytest.raises(ExerciseError, match=phrase):
+            ch02.check_class_grid_inputs(fn)
+
+
+def test_unanswered_exercise_says_so():
+    def todo(*args):
+        raise NotImplementedError()
+
+    for check in (ch02.check_condition, ch02.check_conditional_d_loss, ch02.check_class_grid_inputs):
+        with pytest.raises(ExerciseError, match="NotImplementedError"):
+            check(todo)
+
+
+# ----------------------------------------------------------------------------------------- explorers
+def test_class_explorer_renders_the_chosen_class_headless():
+    G, _ = _small()
+    ex = cgan.class_explorer(G, classes=list("abcd"), classifier=_Oracle(), n=8)
+    assert ex.state["renders"] == 1 and ex.state["values"] == {"label": 0, "seed": 0}
+    first = ex.state["figure"].axes[0].images[0].get_array().copy()
+    ex.controls["label"].value = 2
+    fig = ex.state["figure"]
+    assert "y = 'c'" in fig._suptitle.get_text() and "classifier agrees" in fig._suptitle.get_text()
+    assert all(ax.get_title().startswith("seen: ") for ax in fig.axes)
+    assert not (fig.axes[0].images[0].get_array() == first).all()
+    ex.controls["seed"].value = 5
+    assert ex.state["values"] == {"label": 2, "seed": 5} and ex.state["renders"] == 3
+
+
+def test_grid_explorer_puts_labels_on_rows_and_noise_on_columns():
+    G, _ = _small(K=12)
+    ex = cgan.grid_explorer(G, n_noise=4)
+    ax = ex.state["figure"].axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == [str(k) for k in range(12)]
+    assert len(ax.get_xticklabels()) == 4 and "label y" in ax.get_ylabel() and "noise" in ax.get_xlabel()
+    height = ax.images[0].get_array().shape[0]
+    ex.controls["rows"].value = "last 2"
+    ax = ex.state["figure"].axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["10", "11"]
+    assert ax.images[0].get_array().shape[0] < height
+    ex.controls["columns"].value = 6
+    assert len(ex.state["figure"].axes[0].get_xticklabels()) == 6
+
+
+def test_class_grid_rows_show_the_label_and_columns_the_noise():
+    G = _FixedG(True)
+    fig = cgan.render_class_grid(G, seed=0, n_noise=3, classes=list("abcd"))
+    grid = fig.axes[0].images[0].get_array()                   # (H, W, 3) in [0, 1]
+    side = 4 + 2                                               # image side + padding
+    for r in range(4):                                         # row r lights pixel r of its first image row
+        lit = [c for c in range(4) if grid[2 + r * side, 2 + c, 0] > 0.9]
+        assert lit == [r]
+    assert math.isclose(float(grid[2, 2 + side, 0]), 1.0)      # same in every column

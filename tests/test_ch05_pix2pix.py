@@ -1,0 +1,367 @@
+"""Chapter 05: Isola et al. (2017), "Image-to-Image Translation with Conditional Adversarial Networks" (pix2pix,
+arXiv 1611.07004).
+
+The U-Net and its skip connections, the PatchGAN and its receptive field (computed and measured), the objective of
+Eq. 4, determinism of the update step under a seed, the evaluation numbers, the exercise checks and the explorer,
+headless; a couple of training steps on the real facades pairs (realdata).
+"""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gan_course.analysis import empirical_receptive_field, receptive_field
+from gan_course.data.base import PairedImageDataset
+from gan_course.exercises import ExerciseError, ch05
+from gan_course.models import pix2pix as P
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """These networks are tiny: one thread avoids waiting at a barrier per operation on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _pairs(n=12, size=16, channels=1, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    a = torch.randint(0, 256, (n, channels, size, size), dtype=torch.uint8, generator=g)
+    b = torch.randint(0, 256, (n, channels, size, size), dtype=torch.uint8, generator=g)
+    return PairedImageDataset(a, b, torch.zeros(n, dtype=torch.int64), ["pair"], name="toy")
+
+
+# ----------------------------------------------------------------------------------------- the generator
+def test_unet_maps_an_image_to_an_image_of_the_same_size_in_tanh_range():
+    G = P.UNetGenerator(1, 3, num_downs=4, ngf=8)
+    y = G(torch.randn(5, 1, 16, 16))
+    assert y.shape == (5, 3, 16, 16)
+    assert y.min() >= -1 and y.max() <= 1
+    with pytest.raises(ValueError, match="divisible"):
+        G(torch.randn(1, 1, 20, 20))
+
+
+def test_paper_unet_has_the_appendix_widths():
+    # Appendix 6.1.1 (256x256): encoder C64-C128-C256-C512-C512-C512-C512-C512,
+    # U-Net decoder CD512-CD1024-CD1024-C1024-C1024-C512-C256-C128 (widths after concatenation).
+    with torch.device("meta"):
+        G = P.UNetGenerator(3, 3, num_downs=8, ngf=64)
+    assert [blk[0].out_channels for blk in G.encoder] == [64, 128, 256, 512, 512, 512, 512, 512]
+    inputs = [blk[0].in_channels for blk in G.decoder] + [G.out[0].in_channels]
+    assert inputs == [512, 1024, 1024, 1024, 1024, 512, 256, 128]
+    dropout = [any(isinstance(m, P.DropoutNoise) for m in blk) for blk in G.decoder]
+    assert dropout == [True, True, True, False, False, False, False]       # CD in the first three only
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in G.encoder[0])     # no BatchNorm in the first C64
+    assert sum(p.numel() for p in G.parameters()) == 54_414_531            # the authors' 54.4M-parameter U-Net
+
+
+def test_skip_connections_carry_the_input_around_the_bottleneck():
+    torch.manual_seed(0)
+    x1, x2 = torch.randn(2, 1, 16, 16), torch.randn(2, 1, 16, 16)
+    for skip in (True, False):
+        G = P.UNetGenerator(1, 1, num_downs=4, ngf=8, skip=skip).eval().set_noise(False)
+        G.encoder[-1].register_forward_hook(lambda m, i, out: torch.zeros_like(out))   # cut the bottleneck
+        with torch.no_grad():
+            differ = not torch.allclose(G(x1), G(x2))
+        assert differ == skip            # only the U-Net still sees the input once the bottleneck is cut
+    plain = P.encoder_decoder(1, 1, num_downs=4, ngf=8)
+    assert [blk[0].in_channels for blk in plain.decoder] == [64, 32, 16] and plain.out[0].in_channels == 8
+
+
+def test_dropout_is_the_noise_and_stays_on_at_test_time():
+    G = P.UNetGenerator(1, 1, num_downs=4, ngf=8)
+    x = torch.randn(3, 1, 16, 16)
+    G.eval()
+    with torch.no_grad():
+        assert not torch.allclose(G(x), G(x))                                  # Sec. 2.1: noise at test time
+    assert torch.equal(P.translate(G, x, noise_seed=3), P.translate(G, x, noise_seed=3))
+    assert not torch.equal(P.translate(G, x, noise_seed=3), P.translate(G, x, noise_seed=4))
+    assert P.noise_spread(G, x, samples=4) > 0
+    G.set_noise(False)
+    assert torch.equal(P.translate(G, x, noise_seed=3), P.translate(G, x, noise_seed=4))
+    assert P.noise_spread(G, x, samples=3) == 0
+
+
+def test_translate_restores_mode_and_global_rng():
+    G = P.UNetGenerator(1, 1, num_downs=4, ngf=8).train()
+    x = torch.randn(2, 1, 16, 16)
+    state = torch.get_rng_state()
+    P.translate(G, x, noise_seed=0)
+    assert torch.equal(torch.get_rng_state(), state)                   # seeding the noise leaves the RNG alone
+    assert G.training                                                  # and the mode is restored
+
+
+# ----------------------------------------------------------------------------------------- the discriminator
+@pytest.mark.parametrize("n_layers, size, jump", [(0, 1, 1), (1, 16, 2), (2, 34, 4), (3, 70, 8), (5, 286, 32)])
+def test_patchgan_receptive_fields_are_the_papers(n_layers, size, jump):
+    D = P.PatchDiscriminator(in_channels=6, ndf=8, n_layers=n_layers)
+    rf = D.receptive_field()
+    assert (rf.size, rf.jump) == (size, jump)
+
+
+def test_70x70_patchgan_on_256_gives_a_30x30_map_and_the_measured_field_is_70():
+    D = P.PatchDiscriminator(in_channels=6, ndf=4, n_layers=3).eval()
+    x = torch.randn(1, 3, 256, 256)
+    assert D(x, x).shape == (1, 1, 30, 30)
+    assert empirical_receptive_field(D.net, (6, 256, 256)) == (70, 70)
+    rf = receptive_field(D.net)
+    # the centre of unit (i, j)'s field is start + i * jump; the measured box is centred there
+    i = j = 15
+    x = torch.randn(1, 6, 256, 256, requires_grad=True)
+    (grad,) = torch.autograd.grad(D.net(x)[0, 0, i, j], x)
+    rows = grad[0].abs().sum(0).sum(1).nonzero().flatten()
+    assert math.isclose((rows.min() + rows.max()).item() / 2, rf.start + i * rf.jump)
+
+
+def test_discriminator_judges_the_pair_not_the_output_alone():
+    torch.manual_seed(0)
+    D = P.PatchDiscriminator(in_channels=2, ndf=8, n_layers=1).eval()
+    x, x2, y = torch.randn(3, 2, 1, 32, 32).unbind(0)
+    assert D(x, y).shape == (2, 1, 14, 14)
+    assert not torch.allclose(D(x, y), D(x2, y))                        # the input x is part of what D sees
+
+
+# ----------------------------------------------------------------------------------------- receptive fields
+def test_receptive_field_formula_on_specs_pooling_and_dilation():
+    assert receptive_field([(3, 1)] * 3).size == 7
+    assert receptive_field([(2, 2)] * 3).size == 8
+    assert receptive_field([(3, 1, 2, 2)]).size == 5                        # dilation 2: a 3x3 kernel spans 5
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 4, 3, dilation=2))
+    rf = receptive_field(net)
+    assert (rf.size, rf.jump) == (1 + 2 + 1 + 2 * 2 * 2, 2)
+    assert [lay["size"] for lay in rf.layers] == [3, 4, 12]
+    assert empirical_receptive_field(nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.AvgPool2d(2),
+                                                   nn.Conv2d(2, 1, 3, padding=1)), (1, 24, 24)) == (8, 8)
+    assert "70 x 70" in str(receptive_field(ch05.PATCHGANS["70x70 PatchGAN"][0]))
+
+
+def test_receptive_field_rejects_what_it_cannot_follow():
+    with pytest.raises(ValueError, match="up-samples"):
+        receptive_field(nn.Sequential(nn.ConvTranspose2d(1, 1, 4, 2, 1)))
+    with pytest.raises(ValueError, match="differs between axes"):
+        receptive_field(nn.Conv2d(1, 1, (3, 5)))
+    with pytest.raises(ValueError, match="no convolution"):
+        receptive_field(nn.Sequential(nn.ReLU()))
+    with pytest.raises(ValueError, match="kernel"):
+        receptive_field([(0, 1)])
+
+
+# ----------------------------------------------------------------------------------------- the objective
+def test_generator_loss_is_nonsaturating_gan_plus_lambda_l1():
+    torch.manual_seed(0)
+    logits, fake, target = torch.randn(2, 1, 5, 5), torch.randn(2, 1, 8, 8), torch.randn(2, 1, 8, 8)
+    loss, parts = P.generator_loss(logits, fake, target, lambda_l1=100.0)
+    expected_gan = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+    expected_l1 = F.l1_loss(fake, target)
+    assert torch.allclose(loss, expected_gan + 100 * expected_l1)
+    assert math.isclose(parts["gan"], float(expected_gan), rel_tol=1e-6)
+    assert math.isclose(parts["l1"], float(expected_l1), rel_tol=1e-6)
+    l1_only, parts = P.generator_loss(None, fake, target, lambda_l1=100.0, use_gan=False)
+    assert torch.allclose(l1_only, 100 * expected_l1) and parts["gan"] == 0.0
+    assert P.LAMBDA_L1 == 100 and (P.LR, P.BETA1) == (2e-4, 0.5)
+
+
+def test_discriminator_objective_is_half_the_cross_entropy():
+    zeros = torch.zeros(3, 1, 4, 4)                                        # D = 1/2 on every patch
+    assert math.isclose(float(P.discriminator_objective(zeros, zeros)), math.log(4) / 2, rel_tol=1e-6)
+    real, fake = torch.full((1, 1, 2, 2), 5.0), torch.full((1, 1, 2, 2), -5.0)
+    assert float(P.discriminator_objective(real, fake)) < 0.01             # a confident, correct D
+
+
+def _tiny(seed, skip=True):
+    torch.manual_seed(seed)
+    return P.UNetGenerator(1, 1, num_downs=4, ngf=8, skip=skip), P.PatchDiscriminator(2, ndf=8, n_layers=1)
+
+
+def test_training_is_deterministic_under_a_seed_and_updates_the_right_players():
+    from gan_course.training import Batches
+
+    ds = _pairs(16)
+    results = []
+    for _ in range(2):
+        G, D = _tiny(3)
+        torch.manual_seed(3)
+        hist = P.train(G, D, Batches(ds, 4, seed=0), steps=3)
+        results.append((hist, [p.detach().clone() for p in G.parameters()]))
+    assert results[0][0] == results[1][0]
+    assert all(torch.equal(a, b) for a, b in zip(results[0][1], results[1][1], strict=True))
+    assert set(results[0][0]) == {"loss_D", "loss_G", "loss_G_gan", "loss_G_l1"} and len(results[0][0]["loss_G"]) == 3
+
+    G, D = _tiny(4)
+    D0 = [p.detach().clone() for p in D.parameters()]
+    G0 = [p.detach().clone() for p in G.parameters()]
+    hist = P.train(G, D, Batches(ds, 4, seed=0), steps=2, use_gan=False)     # L1 only: D is never touched
+    assert all(torch.equal(a, b) for a, b in zip(D0, D.parameters(), strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(G0, G.parameters(), strict=True))
+    assert "loss_D" not in hist and all(v == 0 for v in hist["loss_G_gan"])
+    assert all(p.requires_grad for p in D.parameters())
+    with pytest.raises(ValueError, match="discriminator"):
+        P.train(G, None, Batches(ds, 4), steps=1)
+
+
+def test_l1_training_reduces_the_l1_error_on_a_learnable_pair():
+    from gan_course.training import Batches
+
+    a = torch.randint(0, 256, (64, 1, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    ds = PairedImageDataset(a, 255 - a, torch.zeros(64, dtype=torch.int64), ["invert"])   # y = -x
+    G, _ = _tiny(0)
+    before = P.evaluate(G.set_noise(False), ds)["l1"]
+    P.train(G, None, Batches(ds, 16, seed=0), steps=40, use_gan=False, lr=2e-3)
+    after = P.evaluate(G, ds)["l1"]
+    assert after < 0.75 * before
+
+
+# ----------------------------------------------------------------------------------------- measuring
+def test_sharpness_drops_with_blur_and_is_zero_for_flat_images():
+    torch.manual_seed(0)
+    sharp = (torch.rand(4, 1, 32, 32) > 0.5).float() * 2 - 1
+    blurred = F.avg_pool2d(sharp, 3, stride=1, padding=1)
+    assert (P.sharpness(blurred) < 0.5 * P.sharpness(sharp)).all()
+    assert torch.equal(P.sharpness(torch.zeros(2, 3, 8, 8)), torch.zeros(2))
+
+
+def test_evaluate_scores_a_perfect_translator():
+    a = torch.randint(0, 256, (10, 1, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    ds = PairedImageDataset(a, a.clone(), torch.zeros(10, dtype=torch.int64), ["same"])
+    identity = nn.Conv2d(1, 1, 1, bias=False)
+    nn.init.ones_(identity.weight)
+    out = P.evaluate(identity, ds)
+    assert out["l1"] < 1e-6 and math.isclose(out["sharpness_ratio"], 1.0, rel_tol=1e-5)
+
+
+# ----------------------------------------------------------------------------------------- exercises
+def test_exercise_1_accepts_reference_and_rejects_typical_mistakes():
+    assert ch05.check_generator_loss(lambda l, f, t, lam: P.generator_loss(l, f, t, lam)[0])
+    assert ch05.check_generator_loss(
+        lambda l, f, t, lam: F.binary_cross_entropy_with_logits(l, torch.ones_like(l)) + lam * F.l1_loss(f, t))
+    gan = lambda l: F.softplus(-l).mean()
+    l1 = lambda f, t: (t - f).abs().mean()
+    cases = {
+        "l1 only": (lambda l, f, t, lam: lam * l1(f, t), "adversarial term"),
+        "no lambda": (lambda l, f, t, lam: gan(l) + l1(f, t), "without its weight"),
+        "lambda on gan": (lambda l, f, t, lam: lam * gan(l) + l1(f, t), "not the adversarial"),
+        "saturating": (lambda l, f, t, lam: -F.softplus(l).mean() + lam * l1(f, t), "saturating"),
+        "sign": (lambda l, f, t, lam: F.softplus(l).mean() + lam * l1(f, t), "wrong sign"),
+        "L2": (lambda l, f, t, lam: gan(l) + lam * ((t - f) ** 2).mean(), "L2"),
+        "sum patches": (lambda l, f, t, lam: F.softplus(-l).sum() + lam * l1(f, t), "averages"),
+        "sum pixels": (lambda l, f, t, lam: gan(l) + lam * (t - f).abs().sum(), "summed the absolute"),
+        "unstable": (lambda l, f, t, lam: -torch.log(torch.sigmoid(l)).mean() + lam * l1(f, t), "underflows"),
+        "detached": (lambda l, f, t, lam: torch.tensor((gan(l) + lam * l1(f, t)).detach().item()), "detached"),
+        "per patch": (lambda l, f, t, lam: F.softplus(-l) + lam * l1(f, t), "one number"),
+        "none": (lambda l, f, t, lam: None, "return"),
+    }
+    for fn, phrase in cases.values():
+        with pytest.raises(ExerciseError, match=phrase):
+            ch05.check_generator_loss(fn)
+
+
+def _rf_reference(layers):
+    r, j = 1, 1
+    for k, s in layers:
+        r, j = r + (k - 1) * j, j * s
+    return r
+
+
+def _rf_backward(layers):
+    r = 1
+    for k, s in reversed(layers):
+        r = s * r + (k - s)
+    return r
+
+
+def test_exercise_2_accepts_both_recursions_and_rejects_typical_mistakes():
+    assert ch05.check_receptive_field(_rf_reference)
+    assert ch05.check_receptive_field(_rf_backward)
+    assert ch05.check_receptive_field(lambda layers: receptive_field(layers).size)
+
+    def stride_first(layers):
+        r, j = 1, 1
+        for k, s in layers:
+            j *= s
+            r += (k - 1) * j
+        return r
+
+    cases = {
+        "sum of kernels": (lambda layers: sum(k for k, _ in layers), "jump"),
+        "no jump": (lambda layers: 1 + sum(k - 1 for k, _ in layers), "jump"),
+        "reversed": (lambda layers: _rf_reference(list(reversed(layers))), "from the output"),
+        "stride first": (stride_first, "own stride"),
+        "product of strides": (lambda layers: math.prod(s for _, s in layers), "product of the strides"),
+        "text": (lambda layers: "seventy", "one integer"),
+    }
+    for fn, phrase in cases.values():
+        with pytest.raises(ExerciseError, match=phrase):
+            ch05.check_receptive_field(fn)
+
+
+def test_unanswered_exercise_says_so():
+    def todo(*args):
+        raise NotImplementedError()
+
+    with pytest.raises(ExerciseError, match="NotImplementedError"):
+        ch05.check_receptive_field(todo)
+    with pytest.raises(ExerciseError, match="NotImplementedError"):
+        ch05.check_generator_loss(todo)
+
+
+# ----------------------------------------------------------------------------------------- pictures, explorer
+def test_triplet_explorer_renders_pages_noise_and_errors_headless():
+    ds = _pairs(20)
+    G, _ = _tiny(0)
+    ex = P.triplet_explorer(G, ds, n=6)
+    assert ex.state["renders"] == 1 and ex.controls["page"].max == 3
+    fig = ex.state["figure"]
+    assert len(fig.axes) == 3 * 6 and fig.axes[0].get_ylabel() == "input x"
+    first = fig.axes[6].images[0].get_array().copy()                    # row 2: G(x) of pair 0
+    ex.controls["page"].value = 2
+    assert ex.state["values"]["page"] == 2 and "test pairs 12..17" in ex.state["figure"]._suptitle.get_text()
+    ex.controls["page"].value = 0
+    ex.controls["noise_seed"].value = 5
+    assert not (ex.state["figure"].axes[6].images[0].get_array() == first).all()   # another dropout mask
+    ex.controls["show_error"].value = True
+    assert len(ex.state["figure"].axes) == 4 * 6 and ex.state["figure"].axes[18].get_ylabel() == "|G(x) - y|"
+    assert ex.state["figure"].axes[6].get_title().startswith("L1 ")
+
+
+def test_render_patch_map_shows_maps_and_the_receptive_field():
+    G, D = _tiny(0)
+    x, y = _pairs(2, size=32).get_batch(torch.arange(2))
+    fake = P.translate(G, x)
+    real_map, fake_map = P.patch_maps(D, x, y, fake)
+    assert real_map.shape == fake_map.shape == (2, 1, 14, 14)
+    assert ((real_map > 0) & (real_map < 1)).all()
+    fig = P.render_patch_map(D, x[0], y[0], fake[0])
+    titles = [ax.get_title() for ax in fig.axes]
+    assert any("16x16 field" in t for t in titles) and any("D(x, G(x)): 14x14 patches" in t for t in titles)
+    assert len(fig.axes[1].patches) == 1 and fig.axes[2].get_xlabel() == "patch column"
+    # the red square covers exactly the pixels that reach the outlined unit (7, 7)
+    box = fig.axes[1].patches[0]
+    inp = torch.randn(1, 2, 32, 32, requires_grad=True)
+    (grad,) = torch.autograd.grad(D.eval().net(inp)[0, 0, 7, 7], inp)
+    rows, cols = grad[0].abs().sum(0).nonzero(as_tuple=True)
+    assert (box.get_x(), box.get_y()) == (cols.min().item() - 0.5, rows.min().item() - 0.5)
+    assert box.get_width() == cols.max().item() - cols.min().item() + 1
+
+
+# ----------------------------------------------------------------------------------------- real data
+@pytest.mark.realdata
+def test_a_few_training_steps_on_the_real_facades(shared_data):
+    from gan_course import data
+    from gan_course.training import Batches
+
+    train = data.load("facades", split="train", image_size=64, root=shared_data)
+    test = data.load("facades", split="test", image_size=64, root=shared_data)
+    assert (len(train), len(test)) == (400, 106)
+    x, y = train.get_batch(torch.arange(4))
+    assert x.shape == y.shape == (4, 3, 64, 64)                         # label map -> photo, RGB
+    torch.manual_seed(0)
+    G = P.UNetGenerator(3, 3, num_downs=6, ngf=8)
+    D = P.PatchDiscriminator(6, ndf=8, n_layers=2)
+    hist = P.train(G, D, Batches(train, 4, seed=0), steps=2)
+    assert all(math.isfinite(v) for values in hist.values() for v in values)
+    out = P.evaluate(G, test, n=8)
+    assert 0 < out["l1"] < 2 and out["sharpness_target"] > 0

@@ -1,0 +1,433 @@
+"""Chapter 07 (SAGAN): networks, the paper's invariants, attention and spectral tools, explorers, exercise checks."""
+
+import math
+
+import matplotlib
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gan_course.analysis import top_singular_values
+from gan_course.exercises import ExerciseError, ch07
+from gan_course.layers import SelfAttention2d
+from gan_course.losses import hinge_discriminator_loss, hinge_generator_loss
+from gan_course.models import sagan
+
+matplotlib.use("Agg")
+
+
+def _small(seed=0, **kw):
+    torch.manual_seed(seed)
+    return sagan.Generator(ch=8, **kw), sagan.Discriminator(ch=8)
+
+
+def _sn(module):
+    return module.parametrizations.weight[0]
+
+
+# --------------------------------------------------------------------------- shapes
+def test_generator_and_discriminator_shapes():
+    G, D = _small()
+    z, y = torch.randn(4, 128), torch.tensor([0, 3, 7, 9])
+    x = G(z, y)
+    assert x.shape == (4, 3, 32, 32)
+    assert x.abs().max() <= 1
+    assert D(x, y).shape == (4,)
+    assert D.phi(x).shape == (4, D.features_dim)
+    # attention at 16 x 16 in G and 8 x 8 in D (the defaults for 32 x 32 images)
+    _, maps = sagan.attention_maps(G, z, y)
+    assert maps["attention"].shape == (4, 256, 256)
+    _, maps = sagan.attention_maps(D, x, y)
+    assert maps["attention"].shape == (4, 64, 64)
+    assert D.before_attention(x).shape == (4, 16, 8, 8)
+
+
+def test_64px_and_one_channel_variants():
+    torch.manual_seed(0)
+    G = sagan.Generator(ch=8, image_size=64, attn_res=32, out_channels=1)
+    D = sagan.Discriminator(ch=8, image_size=64, attn_res=32, in_channels=1)
+    x = G(torch.randn(2, 128), torch.tensor([1, 2]))
+    assert x.shape == (2, 1, 64, 64) and D(x, torch.tensor([1, 2])).shape == (2,)
+    with pytest.raises(ValueError, match="attn_res"):
+        sagan.Generator(ch=8, attn_res=5)
+    with pytest.raises(ValueError, match="image_size"):
+        sagan.Discriminator(ch=8, image_size=48)
+
+
+def test_generator_is_deterministic_under_a_seed():
+    G1, _ = _small(seed=3)
+    G2, _ = _small(seed=3)
+    torch.manual_seed(1)
+    z, y = torch.randn(2, 128), torch.tensor([1, 2])
+    G1.eval(), G2.eval()
+    assert torch.equal(G1(z, y), G2(z, y))
+
+
+def test_sampler_is_seeded_and_class_balanced():
+    G, _ = _small()
+    a, b = sagan.sampler(G, seed=4)(20), sagan.sampler(G, seed=4)(20)
+    assert a.shape == (20, 3, 32, 32) and torch.equal(a, b)
+    assert G.training  # restored after sampling in eval mode
+    assert not torch.equal(a, sagan.sampler(G, seed=5)(20))
+
+
+# --------------------------------------------------------------------------- paper invariants
+def test_gamma_starts_at_zero_so_attention_starts_as_identity():
+    G, D = _small()
+    assert G.attention.gamma.item() == 0 and D.attention.gamma.item() == 0
+    h = torch.randn(2, G.attention.W_f.in_channels, 16, 16)
+    assert torch.equal(G.attention(h), h)
+
+
+def test_conditional_batch_norm_starts_as_plain_batch_norm_and_uses_the_class():
+    G, _ = _small()
+    block = G.blocks[0]
+    x = torch.randn(6, block.bn1.bn.num_features, 4, 4)
+    y = F.one_hot(torch.tensor([0, 1, 2, 0, 1, 2]), 10).float()
+    assert torch.allclose(block.bn1(x, y), F.batch_norm(x, None, None, training=True, eps=block.bn1.bn.eps))
+    with torch.no_grad():
+        block.bn1.gain.weight[:, 1] = 1.0  # class 1: gain 1 + 1 = 2
+    out = block.bn1(x, y)
+    plain = F.batch_norm(x, None, None, training=True, eps=block.bn1.bn.eps)
+    assert torch.allclose(out[1], 2 * plain[1], atol=1e-5) and torch.allclose(out[0], plain[0], atol=1e-5)
+
+
+def test_projection_discriminator_is_linear_in_the_class_embedding():
+    _, D = _small()
+    D.eval()
+    x = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        h = D.phi(x)
+        e1, e2 = torch.randn(3, D.features_dim), torch.randn(3, D.features_dim)
+        base = D.head(h, torch.zeros_like(e1))  # psi(phi(x))
+        lhs = D.head(h, 2.0 * e1 - 0.5 * e2) - base
+        rhs = 2.0 * (D.head(h, e1) - base) - 0.5 * (D.head(h, e2) - base)
+        assert torch.allclose(lhs, rhs, atol=1e-4)
+        # and D(x, y) = psi(phi(x)) + embed(y)^T phi(x)
+        y = torch.tensor([0, 4, 9])
+        assert torch.allclose(D(x, y), base + (D.embed(y) * h).sum(1), atol=1e-4)
+
+
+def test_spectral_norm_divides_by_its_estimate_and_the_estimate_converges_to_sigma():
+    G, D = _small()
+    for model in (G, D):
+        rows = sagan.spectral_report(model)
+        assert len(rows) > 10
+        for row in rows:  # W / sigma_hat has top singular value sigma / sigma_hat, checked against an exact SVD
+            exact = torch.linalg.svdvals(sagan.effective_weight(dict(model.named_modules())[row["layer"]]).flatten(1))
+            assert math.isclose(row["sigma_sn"], exact[0].item(), rel_tol=1e-4)
+            assert math.isclose(row["sigma_sn"], row["sigma_raw"] / row["sigma_hat"], rel_tol=1e-3), row
+    before = {row["layer"]: row for row in sagan.spectral_report(D)}
+    with torch.no_grad():  # W -> 7 W: same singular vectors, so sigma_hat scales with W and W / sigma_hat is unchanged
+        for _, m in sagan.weight_layers(D):
+            sagan.raw_weight(m).mul_(7.0)
+    for row in sagan.spectral_report(D):
+        assert math.isclose(row["sigma_raw"], 7 * before[row["layer"]]["sigma_raw"], rel_tol=1e-4)
+        assert math.isclose(row["sigma_sn"], before[row["layer"]]["sigma_sn"], rel_tol=1e-4)
+    # a change of direction needs the power iteration: one step per training-mode forward
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for _, m in sagan.weight_layers(D):
+            sagan.raw_weight(m).add_(torch.randn_like(sagan.raw_weight(m)))
+    error_before = max(abs(row["sigma_sn"] - 1) for row in sagan.spectral_report(D))
+    x, y = torch.randn(1, 3, 32, 32), torch.tensor([0])
+    for _ in range(30):
+        D(x, y)
+    errors = [abs(row["sigma_sn"] - 1) for row in sagan.spectral_report(D)]
+    assert max(errors) < 0.05 and max(errors) < error_before / 4, (error_before, errors)
+    # the SN-on-D-only baseline has no SN layer in G
+    assert sagan.spectral_report(sagan.Generator(ch=8, sn=False)) == []
+
+
+def test_reading_the_weights_does_not_step_the_power_iteration():
+    G, _ = _small()
+    G.train()
+    layer = G.blocks[0].conv1
+    with torch.no_grad():
+        sagan.raw_weight(layer).add_(0.3 * torch.randn_like(sagan.raw_weight(layer)))  # u is no longer converged
+    u = _sn(layer)._u.clone()
+    sagan.effective_weight(layer)
+    sagan.spectral_report(G)
+    sagan.SpectrumRecorder(G).record(0)
+    assert torch.equal(_sn(layer)._u, u) and _sn(layer).training
+    layer(torch.randn(1, layer.in_channels, 4, 4))  # a training forward does step it
+    assert not torch.equal(_sn(layer)._u, u)
+
+
+def test_conv_operator_norm_can_exceed_the_reshaped_matrix_norm():
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(4, 4, 3, padding=1, bias=False)
+    w = conv.weight.detach()
+    with torch.no_grad():
+        conv.weight.copy_(w / torch.linalg.svdvals(w.flatten(1))[0])
+    norm = sagan.conv_operator_norm(conv, 8, iters=100)
+    assert 1.0 <= norm <= 3.0 + 1e-4  # sigma(reshaped W) = 1 <= ||conv|| <= k * sigma
+
+
+def test_hinge_losses_used_by_the_chapter():
+    real, fake = torch.tensor([2.0, 0.0]), torch.tensor([-2.0, 0.5])
+    assert math.isclose(hinge_discriminator_loss(real, fake).item(), 0.5 + 0.75)
+    assert math.isclose(hinge_generator_loss(fake).item(), 0.75)
+
+
+def test_optimizers_are_ttur_adam():
+    G, D = _small()
+    opt_G, opt_D = sagan.optimizers(G, D)
+    assert opt_G.defaults["lr"] == 1e-4 and opt_D.defaults["lr"] == 4e-4
+    assert opt_G.defaults["betas"] == (0.0, 0.9) == opt_D.defaults["betas"]
+
+
+# --------------------------------------------------------------------------- singular values
+def test_top_singular_values_exact_and_by_power_iteration():
+    torch.manual_seed(0)
+    W = torch.randn(12, 5, 3, 3)
+    want = torch.linalg.svdvals(W.flatten(1).double()).float()
+    assert torch.allclose(top_singular_values(W), want[:3], atol=1e-5)
+    assert torch.allclose(top_singular_values(W, k=3, method="power", n_iterations=300), want[:3], rtol=1e-3)
+    assert top_singular_values(W, k=None).shape == (12,)
+    assert torch.allclose(top_singular_values(2 * W, k=1), 2 * want[:1], atol=1e-5)
+    with pytest.raises(ValueError, match="method"):
+        top_singular_values(W, method="svd")
+
+
+def test_spectrum_recorder_records_and_round_trips():
+    G, _ = _small()
+    rec = sagan.SpectrumRecorder(G)
+    rec.record(0)
+    with torch.no_grad():
+        sagan.raw_weight(G.linear).mul_(3.0)
+    rec.record(10)
+    assert rec.steps == [0, 10] and "linear" in rec.layers and "blocks.0.bn1.gain" not in rec.layers
+    raw = rec.top("linear", 1, raw=True)[:, 0]
+    assert torch.allclose(raw[1], 3 * raw[0], rtol=1e-4)
+    assert rec.top("linear", 3).shape == (2, 3)
+    other = sagan.SpectrumRecorder(G)
+    other.load_state_dict(rec.state_dict())
+    assert other.steps == rec.steps and torch.equal(other.top("linear", 3), rec.top("linear", 3))
+
+
+# --------------------------------------------------------------------------- training + monitor
+def test_train_with_monitor_logs_fid_and_resumes(tmp_build):
+    from gan_course import data
+
+    dataset = data.load("shapes", image_size=32)
+    z, y = torch.randn(4, 128), torch.arange(4)
+
+    def fresh():
+        G, D = _small()
+        return G, D, sagan.Monitor(G, D, "shapes", z, y, n=20, spectra=False)
+
+    G, D, monitor = fresh()
+    run = sagan.train("t07", G, D, dataset, 3, batch_size=4, monitor=monitor, eval_every=2, progress=False,
+                      live=False)
+    assert monitor.steps == [0, 2, 3] and len(monitor.fid) == 3 and all(f > 0 for f in monitor.fid)
+    assert run.history.steps("fid") == [1, 2] and len(run.history.values("loss_D")) == 3
+    assert monitor.at(2)["samples"].shape == (4, 3, 32, 32)
+    G2, D2, monitor2 = fresh()  # a resumed run restores the monitor with the weights
+    run2 = sagan.train("t07", G2, D2, dataset, 3, batch_size=4, monitor=monitor2, eval_every=2, progress=False,
+                       live=False)
+    assert run2.resumed and monitor2.steps == [0, 2, 3] and monitor2.fid == monitor.fid
+    assert torch.equal(monitor2.snapshots[-1], monitor.snapshots[-1])
+    assert torch.equal(G2.linear.parametrizations.weight.original, G.linear.parametrizations.weight.original)
+
+
+# --------------------------------------------------------------------------- attention tools
+def test_attention_maps_rows_sum_to_one_and_output_is_unchanged():
+    G, D = _small()
+    with torch.no_grad():
+        G.attention.gamma.fill_(0.5)
+    G.eval()
+    z, y = torch.randn(3, 128), torch.tensor([1, 2, 3])
+    with torch.no_grad():
+        out, maps = sagan.attention_maps(G, z, y)
+        assert torch.allclose(out, G(z, y), atol=1e-6)
+    beta = maps["attention"]
+    assert torch.allclose(beta.sum(-1), torch.ones(3, 256), atol=1e-5)
+    assert (beta >= 0).all()
+    with pytest.raises(ValueError, match="no SelfAttention2d"):
+        sagan.attention_maps(torch.nn.Linear(2, 2), torch.randn(1, 2))
+
+
+def test_attention_maps_does_not_step_power_iteration_twice():
+    G, _ = _small()
+    u = _sn(G.attention.W_f)._u.clone()
+    G.train()
+    ref = _sn(G.attention.W_f)
+    z, y = torch.randn(2, 128), torch.tensor([1, 2])
+    G(z, y)
+    u_once = ref._u.clone()
+    ref._u.copy_(u)
+    sagan.attention_maps(G, z, y)
+    assert torch.allclose(ref._u, u_once)
+
+
+def test_mean_attention_distance_on_hand_made_maps():
+    # 2 x 2 grid on a 4-pixel image: cells 2 px apart; every query looks only at its right/left neighbour
+    beta = torch.tensor([[0.0, 1.0, 0.0, 0.0],
+                         [1.0, 0.0, 0.0, 0.0],
+                         [0.0, 0.0, 0.0, 1.0],
+                         [0.0, 0.0, 1.0, 0.0]])
+    assert math.isclose(sagan.mean_attention_distance(beta, 4).item(), 2.0, rel_tol=1e-6)
+    # looking at yourself: distance 0; half diagonal: 0.5 * 2 * sqrt(2)
+    assert sagan.mean_attention_distance(torch.eye(4), 4).item() == 0
+    diag = torch.tensor([[0.5, 0, 0, 0.5], [0, 0.5, 0.5, 0], [0, 0.5, 0.5, 0], [0.5, 0, 0, 0.5]])
+    assert math.isclose(sagan.mean_attention_distance(diag, 4).item(), math.sqrt(2), rel_tol=1e-6)
+    per = sagan.mean_attention_distance(beta.unsqueeze(0).repeat(2, 1, 1), 4, per_query=True)
+    assert per.shape == (2, 4)
+    # share beyond a window: neighbours 2 px away are outside a 3 px window, inside a 5 px one
+    assert math.isclose(sagan.attention_beyond(beta, 4, window=3), 1.0)
+    assert sagan.attention_beyond(beta, 4, window=5) == 0.0
+    assert math.isclose(sagan.attention_beyond(diag, 4, window=3), 0.5)
+
+
+def test_conv_and_uniform_baselines():
+    conv = sagan.conv_attention(16, 3)
+    assert torch.allclose(conv.sum(1), torch.ones(256))
+    # interior query of a 3 x 3 conv on a 16 x 16 grid of a 32 px image: (4 * 2 + 4 * 2 sqrt 2) / 9 px
+    per = sagan.mean_attention_distance(conv, 32, per_query=True)
+    assert math.isclose(per[8 * 16 + 8].item(), (8 + 8 * math.sqrt(2)) / 9, rel_tol=1e-5)
+    assert sagan.attention_beyond(conv, 32, window=6) == 0.0  # a 3 x 3 conv never looks beyond its window
+    uniform = sagan.mean_attention_distance(sagan.uniform_attention(256), 32).item()
+    assert 15 < uniform < 18  # ~0.52 of the side for a uniform pair of points in a square
+    # keys on a pooled (8 x 8) grid
+    assert sagan.uniform_attention(256, 64).shape == (256, 64)
+    assert sagan.mean_attention_distance(sagan.uniform_attention(256, 64), 32).item() > 10
+
+
+def test_receptive_field_is_measured_from_gradients():
+    two_convs = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Conv2d(4, 4, 3, padding=1))
+    assert sagan.receptive_field(two_convs) == 5
+    pooled = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.AvgPool2d(2),
+                                 torch.nn.Conv2d(4, 4, 3, padding=1))
+    assert sagan.receptive_field(pooled) == 8  # 3, pool: 4, then a 3x3 at stride 2: + 4
+    _, D = _small()
+    assert sagan.receptive_field(D.before_attention) == 16  # D's 8 x 8 features see 16 x 16 pixels
+
+
+def test_shape_mask_and_attention_on_region():
+    img = torch.zeros(1, 3, 32, 32)
+    img[:, 0, :16, :16] = 1.0  # a red square in the top-left corner on a grey (0) background
+    mask = sagan.shape_mask(img, 16)
+    assert mask.shape == (1, 256) and mask.sum() == 64
+    beta = mask.float().repeat(256, 1).unsqueeze(0)
+    beta = beta / beta.sum(-1, keepdim=True)  # every query looks only at the square
+    stats = sagan.attention_on_region(beta, mask)
+    assert math.isclose(stats["inside_to_inside"], 1.0, rel_tol=1e-6)
+    assert math.isclose(stats["outside_to_outside"], 0.0, abs_tol=1e-6)
+    assert math.isclose(stats["inside_area"], 0.25, rel_tol=1e-6)
+
+
+# --------------------------------------------------------------------------- explorers
+def test_attention_explorer_renders_headless():
+    G, D = _small()
+    with torch.no_grad():
+        G.attention.gamma.fill_(1.0)
+    G.eval(), D.eval()
+    with torch.no_grad():
+        images, maps_G = sagan.attention_maps(G, torch.randn(3, 128), torch.tensor([0, 1, 2]))
+        _, maps_D = sagan.attention_maps(D, images, torch.tensor([0, 1, 2]))
+    maps = {"G": maps_G["attention"], "D": maps_D["attention"]}
+    ex = sagan.attention_explorer(images, maps, labels=["circle", "square", "triangle"], windows={"D": 16})
+    assert ex.state["renders"] == 1
+    ex.controls["sample"].value = 2
+    ex.controls["layer"].value = "D"
+    ex.controls["x"].value = 31
+    assert ex.state["values"] == {"sample": 2, "layer": "D", "x": 31, "y": 16}
+    assert ex.state["renders"] == 4
+    assert "(4,7) of 8x8" in ex.state["figure"].axes[2].get_title()  # pixel (x=31, y=16): row 4, column 7
+    fig = sagan.render_attention(images[0], maps["G"][0], x=24, y=6, title="t")
+    assert len(fig.axes) == 4 and "mean attention distance" in fig._suptitle.get_text()
+    assert "(3,12) of 16x16" in fig.axes[2].get_title()  # pixel (x=24, y=6) lies in row 3, column 12
+    with pytest.raises(ValueError, match="inside"):
+        sagan.render_attention(images[0], maps["G"][0], 32, 0)
+
+
+def test_spectrum_explorer_renders_headless():
+    G1, D1 = _small()
+    G0 = sagan.Generator(ch=8, sn=False)
+    spectra = {"SN": {"G": sagan.SpectrumRecorder(G1), "D": sagan.SpectrumRecorder(D1)},
+               "no SN in G": {"G": sagan.SpectrumRecorder(G0)}}
+    for step in (0, 10):
+        for nets in spectra.values():
+            for rec in nets.values():
+                rec.record(step)
+    ex = sagan.spectrum_explorer(spectra)
+    assert ex.controls["layer"].options[0] == "G/linear" and "D/embed" in ex.controls["layer"].options
+    assert ex.controls["step"].value == 10
+    ex.controls["step"].value = 0
+    ex.controls["layer"].value = "D/psi"
+    assert ex.state["values"] == {"layer": "D/psi", "step": 0} and ex.state["renders"] == 3
+    fig = sagan.render_spectra({"SN": spectra["SN"]["G"], "no SN": spectra["no SN in G"]["G"]}, "linear", 5)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert any("(SN)" in t for t in labels) and any("(no SN)" in t for t in labels)
+
+
+# --------------------------------------------------------------------------- exercises
+def _beta_ok(f_x, g_x):
+    return (g_x.transpose(1, 2) @ f_x).softmax(dim=-1)
+
+
+def test_check_attention_weights_accepts_the_solution(capsys):
+    assert ch07.check_attention_weights(_beta_ok)
+    assert "passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (lambda f, g: (g.transpose(1, 2) @ f).softmax(dim=1), "over the queries"),
+    (lambda f, g: (g.transpose(1, 2) @ f).softmax(dim=-1).transpose(1, 2), "transpose"),
+    (lambda f, g: (f.transpose(1, 2) @ g).softmax(dim=-1), "swapped f and g"),
+    (lambda f, g: (g.transpose(1, 2) @ f / 2.0).softmax(dim=-1), "sqrt"),
+    (lambda f, g: g.transpose(1, 2) @ f, "softmax"),
+    (lambda f, g: None, "None"),
+])
+def test_check_attention_weights_rejects_typical_mistakes(wrong, message):
+    with pytest.raises(ExerciseError, match=message):
+        ch07.check_attention_weights(wrong)
+
+
+def test_check_hinge_losses(capsys):
+    good_d = lambda r, f: F.relu(1 - r).mean() + F.relu(1 + f).mean()  # noqa: E731
+    assert ch07.check_hinge_losses(good_d, lambda f: -f.mean())
+    with pytest.raises(ExerciseError, match="no hinge"):
+        ch07.check_hinge_losses(lambda r, f: (1 - r).mean() + (1 + f).mean(), lambda f: -f.mean())
+    with pytest.raises(ExerciseError, match="signs swapped"):
+        ch07.check_hinge_losses(lambda r, f: F.relu(1 + r).mean() + F.relu(1 - f).mean(), lambda f: -f.mean())
+    with pytest.raises(ExerciseError, match="hinge too"):
+        ch07.check_hinge_losses(good_d, lambda f: F.relu(1 - f).mean())
+    with pytest.raises(ExerciseError, match="believe its samples"):
+        ch07.check_hinge_losses(good_d, lambda f: f.mean())
+
+
+def _power_ok(W, u, n):
+    for _ in range(n):
+        v = W.t() @ u
+        v = v / v.norm()
+        u = W @ v
+        u = u / u.norm()
+    return u @ W @ v, u
+
+
+def test_check_power_iteration(capsys):
+    assert ch07.check_power_iteration(_power_ok)
+    with pytest.raises(ExerciseError, match="Frobenius"):
+        ch07.check_power_iteration(lambda W, u, n: (W.norm(), u))
+    with pytest.raises(ExerciseError, match="sigma\\^2"):
+        ch07.check_power_iteration(lambda W, u, n: (_power_ok(W, u, n)[0] ** 2, _power_ok(W, u, n)[1]))
+    with pytest.raises(ExerciseError, match="pair"):
+        ch07.check_power_iteration(lambda W, u, n: _power_ok(W, u, n)[0])
+
+    def unnormalised(W, u, n):
+        for _ in range(n):
+            v = W.t() @ u
+            u = W @ v
+        return u @ W @ v, u
+    with pytest.raises(ExerciseError, match="normalise"):
+        ch07.check_power_iteration(unnormalised)
+
+
+def test_layers_attention_is_the_exercise_formula():
+    torch.manual_seed(0)
+    block = SelfAttention2d(16, sn=False)
+    x = torch.randn(1, 16, 4, 4)
+    _, beta = block(x, return_attention=True)
+    assert torch.allclose(_beta_ok(block.W_f(x).flatten(2), block.W_g(x).flatten(2)), beta, atol=1e-6)
