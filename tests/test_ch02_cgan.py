@@ -141,7 +141,7 @@ def test_train_steps_is_deterministic_under_a_seed():
 
     (a, Ga), (b, Gb) = run(3), run(3)
     assert a["loss_D"] == b["loss_D"] and a["loss_G"] == b["loss_G"] and len(a["loss_D"]) == 5
-    assert all(torch.equal(p, q) for p, q in zip(Ga.parameters(), Gb.parameters()))
+    assert all(torch.equal(p, q) for p, q in zip(Ga.parameters(), Gb.parameters(), strict=True))
     c, _ = run(4)
     assert c["loss_D"] != a["loss_D"]
 
@@ -213,7 +213,7 @@ def test_exercise_1_condition_accepts_reference_and_rejects_typical_mistakes():
         "integer": (lambda v, y, K: torch.cat([v.flatten(1).long(), F.one_hot(y, K)], 1), "float"),
         "none": (lambda v, y, K: None, "return"),
     }
-    for name, (fn, phrase) in cases.items():
+    for fn, phrase in cases.values():
         with pytest.raises(ExerciseError, match=phrase):
             ch02.check_condition(fn)
 
@@ -246,7 +246,7 @@ def test_exercise_2_conditional_d_loss_accepts_reference_and_rejects_typical_mis
                    "batch size"),
         "no fake": (lambda D, G, x, y, z: F.softplus(-D(x, y)).mean() + 0 * G(z, y).sum(), "generated"),
     }
-    for name, (fn, phrase) in cases.items():
+    for fn, phrase in cases.values():
         with pytest.raises(ExerciseError, match=phrase):
             ch02.check_conditional_d_loss(fn)
 
@@ -262,7 +262,7 @@ def test_exercise_3_grid_inputs_accepts_reference_and_rejects_typical_mistakes()
         "too few": (lambda z, l: (z, torch.tensor(l)), "shape"),
         "one tensor": (lambda z, l: z, "two tensors"),
     }
-    for name, (fn, phrase) in cases.items():
+    for fn, phrase in cases.values():
         with pytest.raises(ExerciseError, match=phrase):
             ch02.check_class_grid_inputs(fn)
 

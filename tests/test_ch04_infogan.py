@@ -236,6 +236,30 @@ def test_code_factor_nmi_and_mig_recognise_a_disentangled_code():
     assert ig.mig(ig.code_factor_nmi(mixed, factors)) < 0.1
 
 
+def test_correlation_ratio_is_the_share_of_variance_explained_by_groups():
+    g = torch.arange(4).repeat_interleave(250)
+    assert math.isclose(ig.correlation_ratio(g, g.double() * 3 + 1), 1.0, rel_tol=1e-12)     # constant per group
+    noise = torch.randn(1000, generator=torch.Generator().manual_seed(0))
+    assert ig.correlation_ratio(g, noise) < 0.01
+    # f = group + noise of variance 1: Var(E[f|g]) = Var(g) = 1.25, Var(f) = 2.25
+    mixed = g.double() + torch.randn(1000, generator=torch.Generator().manual_seed(1)).double()
+    assert abs(ig.correlation_ratio(g, mixed) - 1.25 / 2.25) < 0.05
+
+
+def test_code_factor_r2_handles_categorical_and_circular_factors():
+    g = torch.Generator().manual_seed(0)
+    n = 5000
+    hue = torch.rand(n, generator=g)
+    shape = torch.randint(0, 5, (n,), generator=g).float()
+    x = torch.rand(n, generator=g)
+    factors = torch.stack([shape, hue, x], 1)
+    # a code that wraps around the hue circle: hue 0.99 and 0.01 are neighbours, and the circle embedding knows it
+    codes = torch.stack([shape, (hue + 0.5) % 1 * 2 - 1, x * 2 - 1], 1)
+    R = ig.code_factor_r2(codes, factors, ("shape", "hue", "x"))
+    assert R[0, 0] > 0.99 and R[1, 1] > 0.9 and R[2, 2] > 0.95
+    assert R[0, 1] < 0.01 and R[2, 0] < 0.01 and ig.mig(R) > 0.85
+
+
 # ----------------------------------------------------------------------------------------- explorers
 def test_code_explorer_has_a_picker_and_a_slider_per_code_and_rerenders():
     G, _ = _pair()

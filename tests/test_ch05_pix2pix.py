@@ -336,7 +336,7 @@ def test_render_patch_map_shows_maps_and_the_receptive_field():
     assert ((real_map > 0) & (real_map < 1)).all()
     fig = P.render_patch_map(D, x[0], y[0], fake[0])
     titles = [ax.get_title() for ax in fig.axes]
-    assert any("16x16 field" in t for t in titles) and any("D(x, G(x)): 14x14 patches" in t for t in titles)
+    assert any("16x16 field" in t for t in titles) and any("D(x, G(x))\n14x14 patches" in t for t in titles)
     assert len(fig.axes[1].patches) == 1 and fig.axes[2].get_xlabel() == "patch column"
     # the red square covers exactly the pixels that reach the outlined unit (7, 7)
     box = fig.axes[1].patches[0]

@@ -107,9 +107,9 @@ class Discriminator(nn.Module):
     """D(x | y) as a logit (``D(x | y) = sigmoid(self(x, y))``): chapter 01's MLP discriminator
     (``gan.Discriminator``) on [x, onehot(y)], one number per (image, label) pair, shape (B,).
 
-    ``unit="leaky_relu"`` (default) or ``"maxout"`` (the paper's unit, ``pieces`` per unit); dropout on the hidden
-    layers (the paper: 0.5) and, as in chapter 01, on the input image (``gan.InputDropout``, dropped pixels turn
-    black), applied to x only, never to the one-hot label.
+    ``unit="leaky_relu"`` (default) or ``"maxout"`` (the paper's unit, ``pieces`` per unit); ``dropout`` on the
+    hidden layers (the paper: 0.5). ``input_dropout > 0`` also drops pixels of the input image as chapter 01 does
+    (``gan.InputDropout``: dropped pixels turn black), applied to x only, never to the one-hot label.
     """
 
     def __init__(self, in_shape: tuple[int, ...] = (1, 28, 28), num_classes: int = 20,

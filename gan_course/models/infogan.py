@@ -503,6 +503,38 @@ def code_factor_nmi(codes: torch.Tensor, factors: torch.Tensor, discrete_codes=(
     return torch.tensor([[mutual_information(c, f) / max(entropy(f), 1e-12) for f in fs] for c in cs])
 
 
+def correlation_ratio(groups: torch.Tensor, values: torch.Tensor) -> float:
+    """eta^2 = Var(E[f | g]) / Var(f): the fraction of the variance of ``values`` (N,) or (N, d) explained by the
+    group labels ``groups`` (N,) (Pearson's correlation ratio, squared). 0: the groups tell nothing about the mean of
+    f; 1: f is constant within each group. For a vector f the variances of its components are added."""
+    groups = torch.as_tensor(groups).long().flatten()
+    v = torch.as_tensor(values).double().reshape(len(groups), -1)
+    total = ((v - v.mean(0)) ** 2).sum()
+    k = int(groups.max()) + 1
+    counts = torch.bincount(groups, minlength=k).double()
+    means = torch.zeros(k, v.shape[1], dtype=torch.float64).index_add_(0, groups, v) / counts.clamp_min(1).view(-1, 1)
+    between = (counts.view(-1, 1) * (means - v.mean(0)) ** 2).sum()
+    return float(between / total.clamp_min(1e-12))
+
+
+def code_factor_r2(codes: torch.Tensor, factors: torch.Tensor, factor_names, discrete_codes=(0,),
+                   categorical=("shape",), circular=("hue",), bins: int = 10) -> torch.Tensor:
+    """The disentanglement matrix in variance terms: entry (j, k) = eta^2 of factor k given code j, the fraction of
+    the factor's variance that the code explains (``correlation_ratio``; continuous codes cut into ``bins``
+    equal-frequency bins). Categorical factors are one-hot encoded and circular ones (hue in [0, 1)) placed on the
+    unit circle, so every entry is a fraction of variance in [0, 1]."""
+    def embed(name, f):
+        if name in categorical:
+            return F.one_hot(f.long(), int(f.max()) + 1).double()
+        if name in circular:
+            return torch.stack([torch.cos(2 * math.pi * f), torch.sin(2 * math.pi * f)], 1).double()
+        return f.double()
+
+    fs = [embed(name, factors[:, k]) for k, name in enumerate(factor_names)]
+    cs = [codes[:, j].long() if j in discrete_codes else quantize(codes[:, j], bins) for j in range(codes.shape[1])]
+    return torch.tensor([[correlation_ratio(c, f) for f in fs] for c in cs])
+
+
 def mig(nmi: torch.Tensor) -> float:
     """Mutual Information Gap (Chen et al., 2018, arXiv 1802.04942): for each factor, the difference between the
     largest and the second largest normalised MI over the codes, averaged over factors. 1: every factor is read by
