@@ -192,7 +192,7 @@ def test_train_toy_records_snapshots_and_is_deterministic():
     assert len(run_a.loss_D) == 30 and len(run_a.fake) == 4
     assert run_a.d_grid[0].shape == (21, 21)
     assert all(0 <= c <= 8 for c in run_a.coverage)
-    for a, b in zip(run_a.fake, run_b.fake):
+    for a, b in zip(run_a.fake, run_b.fake, strict=True):
         assert torch.equal(a, b)
     assert run_a.loss_G == run_b.loss_G
     run_c, _, _ = _tiny_run(seed=6)

@@ -48,7 +48,8 @@ import torch
 from torch import nn
 
 from ..losses import discriminator_loss, generator_loss_nonsaturating
-from ..sampling import interpolate
+from ..sampling import generate, interpolate
+from ..sampling import sampler as sampling_sampler
 from ..viz import image_grid
 
 LEAK = 0.2          # Sec. 4: "In the LeakyReLU, the slope of the leak was set to 0.2 in all models."
@@ -270,23 +271,9 @@ def train(name: str, G: Generator, D: Discriminator, dataset, steps: int, *, bat
     return run
 
 
-@torch.no_grad()
-def sample(G: nn.Module, z: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    """G(z) in eval mode (batch norm uses its running statistics), on the CPU; G's mode is restored after."""
-    was_training = G.training
-    G.eval()
-    device = next(G.parameters()).device
-    out = torch.cat([G(z[i:i + batch_size].to(device)).cpu() for i in range(0, len(z), batch_size)])
-    G.train(was_training)
-    return out
-
-
-def sampler(G: nn.Module, seed: int = 0) -> Callable[[int], torch.Tensor]:
-    """``n -> n samples of G`` from z ~ N(0, I) drawn with a seeded generator (for ``gan_course.metrics``)."""
-    def sample_fn(n: int) -> torch.Tensor:
-        z = torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed))
-        return sample(G, z)
-    return sample_fn
+# Drawing images for figures and metrics is plumbing shared by every chapter (gan_course.sampling):
+# sample(G, z) = G(z) in eval mode, batched, on the CPU; sampler(G, seed) = n -> G(z) for the metrics.
+sample, sampler = generate, sampling_sampler
 
 
 # ============================================================================ Sec. 6.1: walking in the latent space

@@ -46,6 +46,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..losses import discriminator_loss, generator_loss_nonsaturating, generator_loss_saturating
+from ..sampling import generate
+from ..sampling import sampler as sampling_sampler
 
 GENERATOR_LOSSES = {"nonsaturating": generator_loss_nonsaturating, "saturating": generator_loss_saturating}
 
@@ -169,22 +171,9 @@ def toy_discriminator(hidden: int = 128, depth: int = 3) -> Discriminator:
     return Discriminator(in_shape=(2,), hidden=(hidden,) * depth, unit="relu", dropout=0.0, input_dropout=0.0)
 
 
-@torch.no_grad()
-def sample(G: nn.Module, z: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    """G(z) in eval mode, in batches, returned on the CPU (G's training mode is restored)."""
-    was_training = G.training
-    G.eval()
-    device = next(G.parameters()).device
-    out = torch.cat([G(z[i:i + batch_size].to(device)).cpu() for i in range(0, len(z), batch_size)])
-    G.train(was_training)
-    return out
-
-
-def sampler(G: nn.Module, seed: int = 0) -> Callable[[int], torch.Tensor]:
-    """``n -> n samples of G`` from z ~ N(0, I) drawn with a seeded generator (for ``gan_course.metrics``)."""
-    def sample_fn(n: int) -> torch.Tensor:
-        return sample(G, torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed)))
-    return sample_fn
+# Drawing images for figures and metrics is plumbing shared by every chapter (gan_course.sampling):
+# sample(G, z) = G(z) in eval mode, batched, on the CPU; sampler(G, seed) = n -> G(z) for the metrics.
+sample, sampler = generate, sampling_sampler
 
 
 # ============================================================================ the theory (Sec. 4)

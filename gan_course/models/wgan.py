@@ -63,6 +63,8 @@ import torch
 from torch import nn
 
 from ..losses import clip_weights_, gradient_penalty, wasserstein_critic_loss, wasserstein_generator_loss
+from ..sampling import generate
+from ..sampling import sampler as sampling_sampler
 
 # Arjovsky et al., Algorithm 1: "alpha = 0.00005, c = 0.01, m = 64, n_critic = 5" (RMSProp)
 LR_CLIP = 5e-5
@@ -461,22 +463,9 @@ def train(name: str, G: Generator, critic: Critic, dataset, steps: int, *, varia
     return run
 
 
-@torch.no_grad()
-def sample(G: nn.Module, z: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    """G(z) in eval mode (batch norm uses its running statistics), on the CPU; G's mode is restored after."""
-    was_training = G.training
-    G.eval()
-    device = next(G.parameters()).device
-    out = torch.cat([G(z[i:i + batch_size].to(device)).cpu() for i in range(0, len(z), batch_size)])
-    G.train(was_training)
-    return out
-
-
-def sampler(G: nn.Module, seed: int = 0) -> Callable[[int], torch.Tensor]:
-    """``n -> n samples of G`` from z ~ N(0, I) drawn with a seeded generator (for ``gan_course.metrics``)."""
-    def sample_fn(n: int) -> torch.Tensor:
-        return sample(G, torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed)))
-    return sample_fn
+# Drawing images for figures and metrics is plumbing shared by every chapter (gan_course.sampling):
+# sample(G, z) = G(z) in eval mode, batched, on the CPU; sampler(G, seed) = n -> G(z) for the metrics.
+sample, sampler = generate, sampling_sampler
 
 
 def loss_tracks_quality(history, loss_key: str, metric_key: str = "fid", window: int = 50, sign: float = -1.0):
