@@ -102,7 +102,10 @@ def metric_values(numbers: dict, metric: str) -> list[tuple[str, object]]:
     for key, value in sorted(numbers.items()):
         m = NETWORK.match(key)
         if m and m["metric"] == metric:
-            found.append((_network(m["network"]), value))
+            network = _network(m["network"])
+            if m["network"].startswith("random_inception") and "rfid_n" in numbers:
+                network += f", n={numbers['rfid_n']}"      # rFID is usually measured on fewer images
+            found.append((network, value))
     if metric in numbers:
         found.append(("feature_network" if "feature_network" in numbers else "network not recorded",
                       numbers[metric]))
