@@ -55,13 +55,16 @@ def results_dir() -> Path:
 def record_result(chapter: str, **numbers) -> Path:
     """Write the measured numbers of a chapter's run to ``build/results/<chapter>.json`` (atomically).
 
-    Values may be Python numbers, strings or 0-d tensors. The machine and time are added, so a
-    results table can say where each number was measured.
+    Values may be Python numbers, strings or 0-d tensors. The machine, torch version, 1-minute load average and
+    time are added, so a results table can say where and under what load each number was measured.
     """
     clean = {k: (v.item() if isinstance(v, torch.Tensor) else v) for k, v in numbers.items()}
     clean["_machine"] = f"{platform.machine()}, {os.cpu_count()} CPU cores" + (
         f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
     )
+    clean["_torch"] = torch.__version__
+    if hasattr(os, "getloadavg"):
+        clean["_load"] = round(os.getloadavg()[0], 2)
     clean["_recorded"] = time.strftime("%Y-%m-%d %H:%M")
     path = results_dir() / f"{chapter}.json"
     path.parent.mkdir(parents=True, exist_ok=True)

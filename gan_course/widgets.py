@@ -72,7 +72,25 @@ def explorer(render: Callable, title: str | None = None, continuous: bool = Fals
     """Build an ``Explorer``: ``explorer(render, seed=widgets.IntSlider(0, 0, 99), title="...")``."""
     if not controls:
         raise ValueError("explorer needs at least one control, e.g. seed=widgets.IntSlider(...)")
-    return Explorer(render, controls, title=title, continuous=continuous)
+    ex = Explorer(render, controls, title=title, continuous=continuous)
+    _settle()
+    return ex
+
+
+def _settle(seconds: float = 1.5):
+    """Pause briefly after building an explorer when running inside a kernel (no pause in a terminal or pytest).
+
+    Building an explorer renders its first figure into an ``Output`` widget. Under headless execution
+    (papermill / nbval through nbclient 0.11 with ipykernel 7) the client answers that output with a comm message;
+    when the kernel's ``execute_reply`` arrives at the same moment it can be lost and execution hangs on an idle
+    kernel (jupyter/nbclient issue 312). Letting the exchange finish before the cell ends avoids it.
+    """
+    from .viz import in_notebook
+
+    if in_notebook():
+        import time
+
+        time.sleep(seconds)
 
 
 def seed_slider(value: int = 0, max: int = 999, description: str = "seed") -> widgets.IntSlider:

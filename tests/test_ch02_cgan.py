@@ -146,6 +146,23 @@ def test_train_steps_is_deterministic_under_a_seed():
     assert c["loss_D"] != a["loss_D"]
 
 
+def test_train_steps_continues_given_optimizers_and_measures_agreement():
+    from gan_course.data.base import TensorImageDataset
+    from gan_course.training import Batches
+
+    ds = TensorImageDataset(torch.randint(0, 256, (64, 1, 6, 6), dtype=torch.uint8), torch.arange(64) % 4,
+                            classes=list("abcd"))
+    G, D = _small()
+    opt_G, opt_D = torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters())
+    rec = cgan.train_steps(G, D, Batches(ds, 16), 4, optimizers=(opt_G, opt_D), classifier=_Oracle(),
+                           eval_every=2, n_noise=3, first_step=100, label_mode="dropped")
+    assert rec["eval_step"] == [102, 104]
+    assert all(0 <= a <= 1 for a in rec["agreement"]) and all(0.25 <= s <= 1 for s in rec["noise_share"])
+    assert opt_G.state_dict()["state"][0]["step"] == 4          # the optimisers given were the ones stepped
+    with pytest.raises(ValueError, match="label_mode"):
+        cgan.train_steps(G, D, Batches(ds, 16), 1, label_mode="ignored")
+
+
 # ----------------------------------------------------------------------------------------- measuring conditioning
 class _Oracle(torch.nn.Module):
     """A 'classifier' reading the class back from a test image: class k lights up pixel k of the first row."""

@@ -52,3 +52,16 @@ def test_exercise_call_explains_stubs_and_missing_returns():
     with pytest.raises(ExerciseError, match="return"):
         call(lambda x: None, 1)
     assert call(lambda x: x + 1, 1) == 2
+
+
+def test_record_result_writes_numbers_and_where_they_were_measured(tmp_build):
+    import json
+
+    from gan_course.paths import record_result
+
+    path = record_result("99_demo", fid=torch.tensor(1.5), dataset="glyphs")
+    numbers = json.loads(path.read_text())
+    assert path.parent == tmp_build / "results" and path.name == "99_demo.json"
+    assert numbers["fid"] == 1.5 and numbers["dataset"] == "glyphs"
+    assert numbers["_torch"] == torch.__version__ and "CPU cores" in numbers["_machine"]
+    assert not list(path.parent.glob("*.tmp"))  # written atomically: no temporary file left behind

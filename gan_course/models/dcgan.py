@@ -24,9 +24,10 @@ This module, top to bottom:
 - ``Generator`` and ``Discriminator`` (Fig. 1, sized for 32x32 or 64x64), configurable in width and with batch
   norm on or off, ``check_guidelines`` which verifies guidelines 1-5 on a pair of networks;
 - ``optimizers`` (Adam, Sec. 4) and ``train``, the chapter's update step packaged for the experiments (the
-  notebook writes the same step out);
+  notebook writes the same step out), with an optional ``eval_fn`` (e.g. FID) logged into the run's history;
 - the explorers of Sec. 6: latent interpolation (``render_interpolation`` / ``interpolation_explorer``, Sec. 6.1)
-  and vector arithmetic on z (``latent_arithmetic``, ``render_arithmetic`` / ``arithmetic_explorer``, Sec. 6.3).
+  and vector arithmetic on z (``LatentPool``, ``latent_arithmetic``, ``render_arithmetic`` /
+  ``arithmetic_explorer``, Sec. 6.3), and ``arithmetic_scores``, which counts how often the arithmetic works.
 
 The representation-learning experiment of Sec. 5.1 (a linear classifier on D's max-pooled features) uses
 ``Discriminator.features`` with ``gan_course.analysis.pooled_features`` and ``fit_linear_probe``.
