@@ -65,6 +65,7 @@ from torch import nn
 from ..losses import clip_weights_, gradient_penalty, wasserstein_critic_loss, wasserstein_generator_loss
 from ..sampling import generate
 from ..sampling import sampler as sampling_sampler
+from .dcgan import _levels  # the DCGAN layout: stride-2 layers between 4 x 4 and the image
 
 # Arjovsky et al., Algorithm 1: "alpha = 0.00005, c = 0.01, m = 64, n_critic = 5" (RMSProp)
 LR_CLIP = 5e-5
@@ -264,13 +265,6 @@ def init_weights_(module: nn.Module, std: float = INIT_STD) -> nn.Module:
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
     return module
-
-
-def _levels(image_size: int) -> int:
-    n = int(round(math.log2(image_size))) - 2
-    if image_size < 8 or 2 ** (n + 2) != image_size:
-        raise ValueError(f"image_size must be a power of two >= 8 (e.g. 32 or 64), got {image_size}")
-    return n
 
 
 def norm_layer(kind: str, channels: int) -> list[nn.Module]:
