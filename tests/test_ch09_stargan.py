@@ -1,0 +1,373 @@
+"""Chapter 09: Choi et al. (2018), "StarGAN: Unified Generative Adversarial Networks for Multi-Domain Image-to-Image
+Translation" (arXiv 1711.09020).
+
+Label tiling, the generator (shape, range, instance norm with affine parameters, the label matters), the two-headed
+PatchGAN discriminator without normalisation, the loss terms on hand-made inputs, the mask vector of Sec. 3.2,
+determinism of the update step under a seed, the evaluation numbers, the explorers headless and the exercise checks.
+"""
+
+import matplotlib.pyplot as plt
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gan_course.data.base import TensorImageDataset
+from gan_course.exercises import ExerciseError, ch09
+from gan_course.losses import gradient_penalty
+from gan_course.models import stargan as S
+from gan_course.training import Batches
+
+FAMILIES = ("sans", "serif")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """These networks are tiny: one thread avoids waiting at a barrier per operation on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _domains_dataset(n=24, size=16, seed=0):
+    """A toy domain-labelled dataset shaped like ``load_domains`` (labels [bold, italic, sans, serif])."""
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (n, 1, size, size), dtype=torch.uint8, generator=g)
+    domains = S.all_domains(FAMILIES)
+    c = domains[torch.arange(n) % len(domains)]
+    ds = TensorImageDataset(images, torch.arange(n) % 3, ["A", "B", "C"], views={"domain": c}, target="domain",
+                            name="toy-domains")
+    ds.domain_names, ds.families = S.domain_names(FAMILIES), FAMILIES
+    return ds
+
+
+class _ConstantContent(nn.Module):
+    """A stand-in content classifier with the course classifier's ``logits`` method: always class 0."""
+
+    def logits(self, x):
+        out = torch.zeros(len(x), 3)
+        out[:, 0] = 1
+        return out
+
+
+# ----------------------------------------------------------------------------------------- labels
+def test_tile_labels_replicates_each_label_over_the_image():
+    c = torch.tensor([[1.0, 0.0, 0.5], [0.0, 1.0, -1.0]])
+    t = S.tile_labels(c, 4, 6)
+    assert t.shape == (2, 3, 4, 6)
+    assert torch.equal(t[:, :, 2, 5], c) and torch.equal(t[:, :, 0, 0], c)
+    assert t.flatten(2).std(2).max() == 0
+    x = torch.randn(2, 1, 4, 6)
+    inp = S.concat_labels(x, c)
+    assert inp.shape == (2, 4, 4, 6) and torch.equal(inp[:, :1], x) and torch.equal(inp[:, 1:], t)
+
+
+def test_domain_labels_pick_bold_italic_and_the_families_from_the_attribute_vector():
+    # [bold, italic, one-hot of sans, serif, mono, stix, cm, cm-sans, cm-mono]
+    attributes = torch.tensor([[1, 0, 0, 1, 0, 0, 0, 0, 0], [0, 1, 1, 0, 0, 0, 0, 0, 0]], dtype=torch.float32)
+    assert S.domain_labels(attributes, ("sans", "serif")).tolist() == [[1, 0, 0, 1], [0, 1, 1, 0]]
+    assert S.domain_labels(attributes, ("serif",)).tolist() == [[1, 0, 1], [0, 1, 0]]
+    domains = S.all_domains(FAMILIES)
+    assert domains.shape == (8, 4) and len({tuple(r) for r in domains.tolist()}) == 8
+    assert (domains[:, 2:].sum(1) == 1).all()                                # exactly one family per domain
+    assert S.describe(torch.tensor([1.0, 1, 0, 1]), S.domain_names(FAMILIES)) == "serif bold italic"
+    assert S.cost_of_pairwise_models(5) == 20
+
+
+def test_shuffled_labels_are_a_permutation_of_the_batch_labels_and_seeded():
+    c = S.all_domains(FAMILIES)
+    a = S.shuffled_labels(c, torch.Generator().manual_seed(1))
+    b = S.shuffled_labels(c, torch.Generator().manual_seed(1))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert sorted(map(tuple, a.tolist())) == sorted(map(tuple, c.tolist()))
+
+
+# ----------------------------------------------------------------------------------------- networks
+def test_generator_output_shape_range_and_it_reads_the_label():
+    torch.manual_seed(0)
+    G = S.Generator(c_dim=4, conv_dim=8, repeat_num=2)
+    x = torch.randn(3, 1, 16, 16)
+    c1, c2 = S.all_domains(FAMILIES)[:3], S.all_domains(FAMILIES)[5:8]
+    y = G(x, c1)
+    assert y.shape == x.shape and y.min() >= -1 and y.max() <= 1
+    assert not torch.allclose(G(x, c1), G(x, c2))                      # a different target, a different output
+    assert G.main[0].in_channels == 1 + 4                               # image + tiled labels
+    norms = [m for m in G.modules() if isinstance(m, nn.InstanceNorm2d)]
+    assert norms and all(m.affine for m in norms)                      # instance norm with affine parameters
+    assert sum(isinstance(m, S.ResidualBlock) for m in G.modules()) == 2
+    with pytest.raises(ValueError, match="target_labels"):
+        G(x, torch.zeros(3, 5))
+    with pytest.raises(ValueError, match="divisible by 4"):
+        G(torch.randn(1, 1, 18, 18), torch.zeros(1, 4))
+
+
+def test_residual_generator_starts_as_the_identity_and_stays_in_range():
+    torch.manual_seed(0)
+    G = S.Generator(c_dim=4, conv_dim=8, repeat_num=1, residual=True)
+    assert not any(isinstance(m, nn.Tanh) for m in G.modules())
+    x = torch.rand(3, 1, 16, 16) * 2 - 1
+    c1, c2 = S.all_domains(FAMILIES)[:3], S.all_domains(FAMILIES)[5:8]
+    assert torch.equal(G(x, c1), x)                                     # r = 0 at the start: G(x, c) = x
+    with torch.no_grad():
+        G.main[-1].weight.normal_(0, 1.0)                               # some learned change r(x, c)
+    y = G(x, c1)
+    assert y.min() >= -1 and y.max() <= 1 and not torch.equal(y, x)
+    assert not torch.allclose(y, G(x, c2))
+
+
+def test_discriminator_has_two_heads_on_one_body_and_no_normalisation():
+    D = S.Discriminator(c_dim=5, image_size=32, conv_dim=8, repeat_num=3)
+    out_src, out_cls = D(torch.randn(4, 1, 32, 32))
+    assert out_src.shape == (4, 1, 4, 4)                                # a patch map (D_src)
+    assert out_cls.shape == (4, 5)                                      # one logit per label (D_cls)
+    assert D.conv_cls.kernel_size == (4, 4)                             # the kernel covers the whole last map
+    assert not any(isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d, nn.LayerNorm, nn.GroupNorm))
+                   for m in D.modules())
+    slopes = {m.negative_slope for m in D.modules() if isinstance(m, nn.LeakyReLU)}
+    assert slopes == {0.01}
+    assert S.Discriminator(3, image_size=28, conv_dim=8)(torch.randn(2, 1, 28, 28))[0].shape == (2, 1, 3, 3)
+
+
+def test_discriminator_scores_each_sample_independently():
+    # no batch statistics: the gradient penalty is per sample, so D(x_i) must not depend on the other x_j
+    torch.manual_seed(0)
+    D = S.Discriminator(c_dim=4, image_size=16, conv_dim=8, repeat_num=2)
+    x = torch.randn(5, 1, 16, 16)
+    src, cls = D(x)
+    src1, cls1 = D(x[:1])
+    assert torch.allclose(src[:1], src1, atol=1e-6) and torch.allclose(cls[:1], cls1, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------------------- losses
+def test_domain_classification_loss_is_bce_summed_over_labels_and_averaged_over_the_batch():
+    logits = torch.tensor([[0.0, 0.0], [100.0, -100.0]])
+    labels = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    # row 1: two labels at p = 0.5 -> 2 log 2; row 2: confident and right -> 0
+    assert torch.isclose(S.domain_classification_loss(logits, labels), torch.tensor(2 * 0.6931472 / 2))
+    wrong = S.domain_classification_loss(torch.tensor([[-50.0]]), torch.tensor([[1.0]]))
+    assert torch.isfinite(wrong) and torch.isclose(wrong, torch.tensor(50.0))
+
+
+def test_reconstruction_loss_is_mean_absolute_error():
+    x = torch.zeros(2, 1, 2, 2)
+    x_rec = torch.tensor([1.0, -1.0, 0.0, 0.0, 0.5, 0.5, 0.0, 0.0]).view(2, 1, 2, 2)
+    assert S.reconstruction_loss(x, x_rec).item() == pytest.approx(3.0 / 8)
+    assert S.reconstruction_loss(x, x).item() == 0
+
+
+class _LinearD(nn.Module):
+    """D_src(x) = <w, x> per image (gradient w everywhere) and D_cls(x) = fixed logits: every term is known."""
+
+    def __init__(self, w_norm, logits):
+        super().__init__()
+        self.w = nn.Parameter(torch.full((1, 1, 2, 2), w_norm / 2.0))      # ||w|| = w_norm
+        self.logits = logits
+
+    def forward(self, x):
+        return (x * self.w).sum((1, 2, 3)).view(-1, 1, 1, 1), self.logits.expand(len(x), -1)
+
+
+def test_discriminator_loss_on_hand_made_inputs():
+    x = torch.ones(2, 1, 2, 2)                  # D_src(x) = 2 * 3 = 6 for ||w|| = 3 (w = 1.5 per pixel)
+    x_fake = -torch.ones(2, 1, 2, 2)            # D_src(x_fake) = -6
+    c_prime = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    D = _LinearD(3.0, torch.tensor([[0.0, 0.0]]))
+    loss, parts = S.discriminator_loss(D, x, x_fake, c_prime, lambda_cls=1.0, lambda_gp=10.0)
+    assert parts["L_adv_D"] == pytest.approx(-6 - 6)                  # E[D(fake)] - E[D(real)]
+    assert parts["L_gp"] == pytest.approx(10 * (3 - 1) ** 2)           # ||grad|| = 3 everywhere
+    assert parts["L_cls_r"] == pytest.approx(2 * 0.6931472, rel=1e-5)  # logits 0: log 2 per label, 2 labels
+    assert loss.item() == pytest.approx(-12 + 40 + 2 * 0.6931472, rel=1e-5)
+    # the penalty is the library's (gan_course.losses.gradient_penalty) on D_src
+    assert gradient_penalty(lambda h: D(h)[0], x, x_fake, 10.0).item() == pytest.approx(40.0)
+
+
+def test_generator_loss_terms_and_the_ablation_switches():
+    torch.manual_seed(0)
+    G = ch09.ShiftGenerator((0.5, -0.5))                               # G(x, c) = x + <w, c>
+    D = _LinearD(1.0, torch.tensor([[3.0, -3.0]]))
+    x = torch.zeros(2, 1, 2, 2)
+    c = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    c_prime = torch.tensor([[0.0, 1.0], [0.0, 1.0]])
+    loss, parts = S.generator_loss(G, D, x, c, c_prime, lambda_cls=1.0, lambda_rec=10.0)
+    # G(x, c) = 0.5 everywhere: D_src = 0.5 * 4 * 0.5 = 1; round trip 0.5 - 0.5 = 0 -> L_rec = 0
+    assert parts["L_adv_G"] == pytest.approx(-1.0)
+    assert parts["L_cls_f"] == pytest.approx(2 * F.softplus(torch.tensor(-3.0)).item(), rel=1e-5)
+    assert parts["L_rec"] == pytest.approx(0.0)
+    # back with the wrong label would not be a round trip: G(G(x, c), c) = 1 -> L1 = 1
+    assert S.reconstruction_loss(x, G(G(x, c), c)).item() == pytest.approx(1.0)
+    _, no_rec = S.generator_loss(G, D, x, c, c_prime, lambda_rec=0.0)
+    assert "L_rec" not in no_rec
+    loss_no_cls, _ = S.generator_loss(G, D, x, c, c_prime, lambda_cls=0.0, lambda_rec=0.0)
+    assert loss_no_cls.item() == pytest.approx(-1.0)
+
+
+# ----------------------------------------------------------------------------------------- the mask vector
+def test_mask_vector_encodes_known_labels_zeros_and_the_mask():
+    mask = S.MaskVector([S.LabelSet("styles", ("bold", "italic"), "bce"),
+                         S.LabelSet("families", ("sans", "serif", "mono"), "ce")])
+    assert (mask.n_cls, mask.dim) == (5, 7)
+    assert mask.names() == ["bold", "italic", "sans", "serif", "mono", "m[styles]", "m[families]"]
+    a = mask.encode(torch.tensor([[1.0, 0.0], [1.0, 1.0]]), 0)
+    b = mask.encode(torch.tensor([[0.0, 0.0, 1.0]]), 1)
+    assert a.tolist() == [[1, 0, 0, 0, 0, 1, 0], [1, 1, 0, 0, 0, 1, 0]]
+    assert b.tolist() == [[0, 0, 0, 0, 1, 0, 1]]
+    assert mask.known(torch.cat([a, b])) == [0, 0, 1]
+    with pytest.raises(ValueError, match="has 2 labels"):
+        mask.encode(torch.zeros(1, 3), 0)
+    with pytest.raises(ValueError, match="at least two"):
+        S.MaskVector([S.LabelSet("one", ("a",))])
+    with pytest.raises(ValueError, match="kind"):
+        S.LabelSet("x", ("a",), "mse")
+
+
+def test_mask_vector_classification_loss_scores_only_the_known_labels():
+    mask = S.MaskVector([S.LabelSet("styles", ("bold", "italic"), "bce"),
+                         S.LabelSet("families", ("sans", "serif", "mono"), "ce")])
+    logits = torch.tensor([[2.0, -1.0, 0.3, 4.0, -2.0]])
+    a = mask.encode(torch.tensor([[1.0, 0.0]]), 0)
+    b = mask.encode(torch.tensor([[0.0, 1.0, 0.0]]), 1)
+    loss_a = mask.classification_loss(0)(logits, a)
+    loss_b = mask.classification_loss(1)(logits, b)
+    assert torch.isclose(loss_a, S.domain_classification_loss(logits[:, :2], torch.tensor([[1.0, 0.0]])))
+    assert torch.isclose(loss_b, F.cross_entropy(logits[:, 2:], torch.tensor([1])))
+    # the unknown labels' logits do not matter: change them, the loss stays
+    other = logits.clone()
+    other[:, 2:] = torch.tensor([-9.0, 9.0, 0.0])
+    assert torch.equal(mask.classification_loss(0)(other, a), loss_a)
+    # and G trained with the mask takes c_tilde: input channels = 1 + dim
+    assert S.Generator(mask.dim, conv_dim=4, repeat_num=1)(torch.zeros(2, 1, 8, 8), torch.cat([a, b])).shape == \
+        (2, 1, 8, 8)
+
+
+def test_masked_training_runs_and_logs_each_datasets_losses():
+    mask = S.MaskVector([S.LabelSet("styles", ("bold", "italic")), S.LabelSet("families", FAMILIES, "ce")])
+    ds = _domains_dataset(size=16)
+    styles = TensorImageDataset(ds.images, ds.targets, ds.classes, views={"c": ds.views["domain"][:, :2]}, target="c")
+    families = TensorImageDataset(ds.images, ds.targets, ds.classes, views={"c": ds.views["domain"][:, 2:]},
+                                  target="c")
+    torch.manual_seed(0)
+    G = S.Generator(mask.dim, conv_dim=4, repeat_num=1)
+    D = S.Discriminator(mask.n_cls, image_size=16, conv_dim=4, repeat_num=2)
+    history = S.train_masked(G, D, [Batches(styles, 4), Batches(families, 4)], mask, steps=4, n_critic=2)
+    assert len(history["L_cls_r[styles]"]) == 2 and len(history["L_cls_r[families]"]) == 2
+    assert "L_rec[families]" in history and "L_rec[styles]" not in history   # G steps fall on odd iterations
+
+
+# ----------------------------------------------------------------------------------------- training
+def _train_once(seed):
+    torch.manual_seed(seed)
+    ds = _domains_dataset()
+    G = S.Generator(4, conv_dim=4, repeat_num=1)
+    D = S.Discriminator(4, image_size=16, conv_dim=4, repeat_num=2)
+    history = S.train(G, D, Batches(ds, 6, seed=seed), steps=4, n_critic=2, seed=seed)
+    return history, [p.detach().clone() for p in G.parameters()]
+
+
+def test_training_is_deterministic_under_a_seed_and_g_updates_every_n_critic():
+    h1, p1 = _train_once(0)
+    h2, p2 = _train_once(0)
+    h3, _ = _train_once(1)
+    assert h1 == h2 and all(torch.equal(a, b) for a, b in zip(p1, p2, strict=True))
+    assert h1 != h3
+    assert len(h1["L_adv_D"]) == 4 and len(h1["L_rec"]) == 2                # G once per n_critic = 2 D steps
+
+
+def test_train_step_with_lambda_rec_zero_skips_the_round_trip():
+    torch.manual_seed(0)
+    ds = _domains_dataset()
+    G, D = S.Generator(4, conv_dim=4, repeat_num=1), S.Discriminator(4, image_size=16, conv_dim=4, repeat_num=2)
+    opt_G, opt_D = S.optimizers(G, D)
+    assert opt_G.defaults["lr"] == 1e-4 and opt_G.defaults["betas"] == (0.5, 0.999)
+    x, c_prime = ds.get_batch(torch.arange(4))
+    out = S.train_step(G, D, opt_G, opt_D, x, c_prime, S.shuffled_labels(c_prime), lambda_rec=0.0)
+    assert {"L_adv_D", "L_gp", "L_cls_r", "L_adv_G", "L_cls_f"} == set(out)
+    assert all(p.requires_grad for p in D.parameters())                     # D unfrozen after G's step
+
+
+# ----------------------------------------------------------------------------------------- measuring
+def test_label_accuracy_and_logits_to_labels():
+    names = S.domain_names(FAMILIES)
+    target = torch.tensor([[1.0, 0, 1, 0], [0, 1, 0, 1]])
+    predicted = torch.tensor([[1.0, 1, 1, 0], [0, 1, 0, 1]])
+    acc = S.label_accuracy(predicted, target, names)
+    assert acc == {"all": 0.5, "bold": 1.0, "italic": 0.5, "family": 1.0}
+    assert S.logits_to_labels(torch.tensor([[2.0, -1.0, 0.1, 0.3]])).tolist() == [[1, 0, 0, 1]]
+
+
+def test_evaluate_reports_accuracy_content_and_reconstruction():
+    torch.manual_seed(0)
+    ds = _domains_dataset()
+    G = S.Generator(4, conv_dim=4, repeat_num=1)
+    net = S.train_attribute_classifier(ds, steps=3, batch_size=8)
+    out = S.evaluate(G, ds, net, _ConstantContent(), n=6)
+    assert set(out) >= {"attribute_accuracy", "attribute_accuracy_bold", "attribute_accuracy_italic",
+                        "attribute_accuracy_family", "content_preserved", "reconstruction_l1",
+                        "identity_attribute_accuracy"}
+    assert out["content_preserved"] == pytest.approx(2 / 6)                  # characters 0, 1, 2, 0, 1, 2
+    assert out["identity_attribute_accuracy"] == pytest.approx(1 / 8)      # each input is in one of 8 domains
+    assert 0 <= out["attribute_accuracy"] <= 1 and out["reconstruction_l1"] > 0
+
+
+# ----------------------------------------------------------------------------------------- explorers (headless)
+def test_translation_explorer_renders_headless_and_follows_its_controls():
+    torch.manual_seed(0)
+    ds = _domains_dataset()
+    G = S.Generator(4, conv_dim=4, repeat_num=1)
+    net = S.AttributeClassifier(4)
+    ex = S.translation_explorer(G, ds, attribute_net=net, n=10)
+    assert ex.state["renders"] == 1
+    ex.controls["italic"].value = True
+    ex.controls["family"].value = "serif"
+    ex.controls["index"].value = 3
+    assert ex.state["renders"] == 4
+    assert ex.state["values"] == {"index": 3, "bold": True, "italic": True, "family": "serif"}
+    fig = S.render_translation(G, ds, 3, True, True, "serif", net)
+    assert len(fig.axes) == 3 and "serif bold italic" in fig.axes[1].get_title()
+    plt.close(fig)
+
+
+def test_domain_grid_shows_every_domain_for_each_input():
+    torch.manual_seed(0)
+    ds = _domains_dataset()
+    G = S.Generator(4, conv_dim=4, repeat_num=1)
+    fig = S.render_domain_grid(G, ds, indices=[0, 5])
+    assert len(fig.axes) == 2 * (8 + 1)
+    plt.close(fig)
+    ex = S.domain_grid_explorer(G, ds, rows=2)
+    ex.controls["page"].value = 2
+    assert ex.state["values"] == {"page": 2} and ex.state["renders"] == 2
+
+
+# ----------------------------------------------------------------------------------------- exercises
+def test_check_label_tiling_accepts_the_answer_and_explains_mistakes():
+    assert ch09.check_label_tiling(S.concat_labels)
+    with pytest.raises(ExerciseError, match="labels come first"):
+        ch09.check_label_tiling(lambda x, c: torch.cat([S.tile_labels(c, *x.shape[-2:]), x], 1))
+    with pytest.raises(ExerciseError, match="wrong dimension"):
+        ch09.check_label_tiling(lambda x, c: torch.cat([x, S.tile_labels(c, *x.shape[-2:])[:, :2]], 3))
+    with pytest.raises(ExerciseError, match="constant"):
+        ch09.check_label_tiling(lambda x, c: torch.cat([x, S.tile_labels(c, *x.shape[-2:]) * torch.rand(
+            1, 1, *x.shape[-2:])], 1))
+    with pytest.raises(ExerciseError, match="NotImplementedError"):
+        ch09.check_label_tiling(lambda x, c: (_ for _ in ()).throw(NotImplementedError()))
+
+
+def test_check_classification_loss_accepts_the_answer_and_explains_mistakes():
+    assert ch09.check_classification_loss(S.domain_classification_loss)
+    with pytest.raises(ExerciseError, match="averaged over the labels"):
+        ch09.check_classification_loss(F.binary_cross_entropy_with_logits)
+    with pytest.raises(ExerciseError, match="softmax"):
+        ch09.check_classification_loss(lambda logit, c: F.cross_entropy(logit, c.argmax(1)))
+    with pytest.raises(ExerciseError, match="returned None"):
+        ch09.check_classification_loss(lambda logit, c: None)
+
+
+def test_check_reconstruction_loss_accepts_the_answer_and_explains_mistakes():
+    assert ch09.check_reconstruction_loss(lambda G, x, c, cp: S.reconstruction_loss(x, G(G(x, c), cp)))
+    with pytest.raises(ExerciseError, match="ORIGINAL domain"):
+        ch09.check_reconstruction_loss(lambda G, x, c, cp: S.reconstruction_loss(x, G(G(x, c), c)))
+    with pytest.raises(ExerciseError, match="L2"):
+        ch09.check_reconstruction_loss(lambda G, x, c, cp: ((x - G(G(x, c), cp)) ** 2).mean())
+    with pytest.raises(ExerciseError, match="does not depend"):
+        ch09.check_reconstruction_loss(lambda G, x, c, cp: S.reconstruction_loss(x, G(G(x, c), cp)).detach())
