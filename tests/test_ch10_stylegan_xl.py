@@ -1,0 +1,335 @@
+"""Chapter 10: Sauer, Schwarz & Geiger (2022), "StyleGAN-XL: Scaling StyleGAN to Large Diverse Datasets"
+(arXiv 2202.00273).
+
+The modulated convolution (grouped-conv implementation, demodulation keeps unit variance), truncation in W, the
+mapping network's class embeddings and class-average w, progressive growing (layers added, old ones frozen), the
+projected discriminator (frozen feature network and random mixing, trained heads), classifier guidance, shapes,
+determinism under a seed, the explorers headless, and the exercise checks.
+"""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gan_course.exercises import ExerciseError, ch10
+from gan_course.layers import ModulatedConv2d
+from gan_course.metrics import course_classifier
+from gan_course.models import stylegan_xl as xl
+from gan_course.training import Batches, Run
+
+CLASSES = [str(k) for k in range(20)]
+
+
+def small_generator(seed: int = 0, **kwargs) -> xl.Generator:
+    torch.manual_seed(seed)
+    return xl.Generator(z_dim=16, n_classes=20, w_dim=32, widths=(32, 32, 16, 8), embed_dim=16, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    return course_classifier("glyphs")
+
+
+@pytest.fixture(scope="module")
+def projected_D(classifier):
+    torch.manual_seed(0)
+    return xl.ProjectedDiscriminator([xl.ClassifierPyramid(course_classifier("glyphs"))], 20, mix_channels=16,
+                                     head_width=16)
+
+
+# ----------------------------------------------------------------------------------------- modulated convolution
+def test_modulated_conv_keeps_unit_variance_for_unit_input():
+    torch.manual_seed(0)
+    conv = ModulatedConv2d(64, 32, 3, style_dim=16)
+    x, style = torch.randn(8, 64, 16, 16), torch.randn(8, 16) * 3
+    y = conv(x, style).detach()[..., 1:-1, 1:-1]      # away from the zero padding
+    assert abs(float(y.var()) - 1) < 0.1
+    undemod = ModulatedConv2d(64, 32, 3, style_dim=16, demodulate=False)
+    undemod.load_state_dict(conv.state_dict())
+    assert abs(float(undemod(x, style).detach()[..., 1:-1, 1:-1].var()) - 1) > 0.5  # without demodulation: no such guarantee
+
+
+def test_modulated_conv_equals_per_sample_conv_with_demodulated_weights():
+    torch.manual_seed(1)
+    conv = ModulatedConv2d(6, 5, 3, style_dim=4)
+    x, style = torch.randn(3, 6, 7, 7), torch.randn(3, 4)
+    s = conv.affine(style)
+    w = ch10.reference_demodulation(conv.weight * conv.weight_gain, s, conv.eps)
+    want = torch.cat([F.conv2d(x[b:b + 1], w[b], padding=1) for b in range(3)])
+    assert torch.allclose(conv(x, style), want, atol=1e-5)
+    assert torch.allclose(conv.affine.bias, torch.ones(6))   # affine bias initialised to 1
+    norms = w.pow(2).sum(dim=(2, 3, 4))                       # each output filter: unit L2 norm
+    assert torch.allclose(norms, torch.ones_like(norms), atol=1e-5)
+
+
+# ----------------------------------------------------------------------------------------- generator
+def test_generator_shapes_and_stages():
+    G = small_generator()
+    z, c = torch.randn(3, 16), torch.tensor([0, 5, 19])
+    assert G(z, c).shape == (3, 1, 32, 32) and G.num_ws == 10
+    for stage, res in ((0, 8), (1, 16), (2, 32)):
+        G.set_stage(stage)
+        assert G(z, c).shape == (3, 1, res, res) and G.resolution == res
+    with pytest.raises(ValueError, match="stage"):
+        G.set_stage(3)
+    with pytest.raises(ValueError, match="image_size"):
+        xl.Generator(image_size=24)
+
+
+def test_progressive_growing_adds_layers_and_freezes_old_ones():
+    G = small_generator().set_stage(0)
+    z, c = torch.randn(4, 16), torch.arange(4)
+    used = {}
+    for stage in range(3):
+        if stage:
+            G.grow()
+        assert G.stage == stage
+        for p in G.parameters():
+            p.grad = None
+        G(z, c).square().mean().backward()
+        with_grad = {n for n, p in G.named_parameters() if p.grad is not None}
+        used[stage] = {n for n in with_grad if n.startswith("synthesis.stages")}
+        # the current stage and its toRGB train; earlier stages, the constant and earlier toRGBs are frozen
+        for n, p in G.named_parameters():
+            current = (f"synthesis.stages.{stage}.", f"synthesis.to_images.{stage}.") + (("synthesis.const",)
+                                                                                          if stage == 0 else ())
+            if n.startswith(current):
+                assert p.requires_grad and p.grad is not None, n
+            elif n.startswith("synthesis."):
+                assert not p.requires_grad and p.grad is None, n
+        assert any(n.startswith("mapping.") for n in with_grad)   # the mapping network keeps training
+    assert len(used[1]) > 0 and len(used[2]) > 0 and used[1].isdisjoint(used[2])
+    G.set_stage(2, freeze=False)  # no progressive growing: everything trains
+    assert all(p.requires_grad for n, p in G.named_parameters()
+               if not n.startswith(("synthesis.to_images.0", "synthesis.to_images.1")))
+
+
+def test_frozen_stage_is_unchanged_by_training():
+    G = small_generator().set_stage(1)
+    before = {n: p.detach().clone() for n, p in G.synthesis.stages[0].named_parameters()}
+    opt = torch.optim.Adam(G.parameters(), lr=1e-2)
+    G(torch.randn(4, 16), torch.arange(4)).mean().backward()
+    opt.step()
+    assert all(torch.equal(before[n], p) for n, p in G.synthesis.stages[0].named_parameters())
+
+
+def test_truncation_toward_class_average():
+    w, w_avg = torch.randn(5, 8), torch.randn(5, 8)
+    assert torch.equal(xl.truncate(w, w_avg, 0.0), w_avg)
+    assert torch.equal(xl.truncate(w, w_avg, 1.0), w)
+    assert torch.allclose(xl.truncate(w, w_avg, 0.5), (w + w_avg) / 2)
+    G = small_generator()
+    G.mapping.w_avg_c.copy_(torch.randn(20, 32))
+    z, c = torch.randn(4, 16), torch.tensor([1, 1, 7, 3])
+    w0 = G.mapping(z, c, psi=0.0)
+    assert torch.allclose(w0, G.mapping.w_avg_c[c])
+    assert torch.equal(G.mapping(z, c, psi=1.0), G.mapping(z, c))
+
+
+def test_w_avg_tracks_the_class_means():
+    G = small_generator()
+    m = G.mapping
+    m.w_avg_beta = 0.0   # no memory: w_avg_c becomes this batch's class means
+    w, c = torch.randn(6, 32), torch.tensor([0, 0, 3, 3, 3, 9])
+    m.update_w_avg(w, c)
+    assert torch.allclose(m.w_avg_c[0], w[:2].mean(0)) and torch.allclose(m.w_avg_c[3], w[2:5].mean(0))
+    assert torch.equal(m.w_avg_c[1], torch.zeros(32))          # absent classes are left alone
+    assert torch.allclose(m.w_avg, m.w_avg_c.mean(0))
+
+
+def test_pretrained_class_embeddings_initialise_the_table(classifier):
+    from gan_course import data
+
+    ds = data.load("glyphs", split="test", image_size=32)
+    feats = xl.class_embeddings_from_classifier(classifier, ds, n_per_class=8)
+    assert feats.shape == (20, 128)
+    k = 13
+    idx = torch.nonzero(torch.as_tensor(ds.targets) == k).flatten()
+    # the classifier's own features separate the classes: each class's mean is nearest to its own images
+    dist = torch.cdist(classifier.features(ds.get_batch(idx[:20])[0]), feats)
+    assert (dist.argmin(1) == k).float().mean() > 0.8
+    G = small_generator(class_features=feats)
+    assert torch.equal(G.mapping.embed.weight.detach(), feats) and G.mapping.embed.weight.requires_grad
+    with pytest.raises(ValueError, match="one per class"):
+        small_generator(class_features=feats[:5])
+
+
+def test_noise_inputs_and_determinism():
+    G = small_generator()
+    for layer in G.modules():
+        if isinstance(layer, xl.SynthesisLayer):
+            layer.noise_strength.data.fill_(0.5)
+    z, c = torch.randn(2, 16), torch.tensor([2, 4])
+    with torch.no_grad():
+        assert torch.equal(G(z, c, noise_mode="const"), G(z, c, noise_mode="const"))
+        assert not torch.equal(G(z, c, noise_mode="random"), G(z, c, noise_mode="random"))
+    with pytest.raises(ValueError, match="noise_mode"):
+        G(z, c, noise_mode="other")
+    a = xl.sample(small_generator(seed=3), torch.arange(4), psi=0.7, seed=5)
+    b = xl.sample(small_generator(seed=3), torch.arange(4), psi=0.7, seed=5)
+    assert torch.equal(a, b) and a.abs().max() <= 1
+
+
+def test_style_mixing_crossover_ends():
+    G = small_generator()
+    z_a, z_b, c = torch.randn(2, 16), torch.randn(2, 16), torch.tensor([0, 1])
+    assert torch.allclose(xl.mix_styles(G, z_a, z_b, c, 0), xl.sample(G, c, z=z_b))
+    assert torch.allclose(xl.mix_styles(G, z_a, z_b, c, G.num_ws), xl.sample(G, c, z=z_a))
+    mid = xl.mix_styles(G, z_a, z_b, c, 4)
+    assert not torch.allclose(mid, xl.sample(G, c, z=z_a)) and not torch.allclose(mid, xl.sample(G, c, z=z_b))
+
+
+# ----------------------------------------------------------------------------------------- discriminators
+def test_projected_discriminator_feature_networks_are_frozen_heads_train(projected_D):
+    D = projected_D.train()
+    x, c = torch.randn(4, 1, 32, 32, requires_grad=True), torch.arange(4)
+    logits = D(x, c)
+    assert logits.ndim == 2 and logits.shape[0] == 4
+    logits.mean().backward()
+    frozen = list(D.features.parameters()) + list(D.ccm.parameters()) + list(D.csm.parameters())
+    assert frozen and all(not p.requires_grad and p.grad is None for p in frozen)
+    heads = D.trainable_parameters()
+    assert heads and all(p.requires_grad and p.grad is not None for p in heads)
+    assert {id(p) for p in heads} == {id(p) for p in D.parameters() if p.requires_grad}
+    assert x.grad is not None and x.grad.abs().sum() > 0          # G still learns through the frozen network
+    assert all(not m.training for net in D.features for m in net.modules())        # frozen batch norm stays in eval mode
+    for p in D.parameters():
+        p.grad = None
+
+
+def test_projected_discriminator_feature_pyramid(projected_D, classifier):
+    D = projected_D.eval()
+    x = torch.rand(2, 1, 28, 28) * 2 - 1
+    pyramid = D.features[0]
+    assert pyramid.out_channels == [32, 64, 128] and pyramid.out_sizes == [14, 7, 3]
+    with torch.no_grad():
+        feats = pyramid(x)
+        pooled = feats[-1].mean(dim=(2, 3))
+        assert torch.allclose(pooled, classifier.features(x), atol=1e-4)   # the same network as the metrics
+        Q = D.mixed_features(x)
+    assert [q.shape[1:] for q in Q] == [(16, 14, 14), (16, 7, 7), (16, 3, 3)]
+    with torch.no_grad():    # cross-scale mixing: the finest scale depends on the coarsest features
+        P_top = D.ccm[0][2](feats[2])
+        assert not torch.allclose(Q[0], D.ccm[0][0](feats[0]))
+        assert torch.equal(Q[2], P_top)
+
+
+def test_standard_discriminator_shapes():
+    D = xl.StandardDiscriminator(20, width=16)
+    assert D(torch.randn(3, 1, 16, 16), torch.arange(3)).shape[0] == 3
+
+
+def test_train_step_with_guidance_is_deterministic(tmp_build, classifier, projected_D):
+    from gan_course import data
+
+    ds = data.load("glyphs", split="test", image_size=32)
+
+    def one_run():
+        torch.manual_seed(0)
+        G = small_generator().set_stage(1)
+        D = xl.ProjectedDiscriminator([xl.ClassifierPyramid(course_classifier("glyphs"))], 20, mix_channels=8,
+                                      head_width=8)
+        opt_G = torch.optim.Adam([p for p in G.parameters()], lr=1e-3, betas=(0.0, 0.99))
+        opt_D = torch.optim.Adam(D.trainable_parameters(), lr=1e-3, betas=(0.0, 0.99))
+        run = Run("t", {"G": G, "D": D}, {"G": opt_G, "D": opt_D}, root=tmp_build / "t", resume=False,
+                  progress=False)
+        b = Batches(ds, 8, seed=0)
+        frozen = [p.detach().clone() for p in D.features.parameters()]
+        torch.manual_seed(1)
+        logs = [xl.train_step(run, G, D, b, classifier=classifier, lambda_cg=0.5) for _ in range(2)]
+        assert all(torch.equal(a, p) for a, p in zip(frozen, D.features.parameters(), strict=True))
+        assert all(p.requires_grad for p in D.trainable_parameters())
+        return logs, G
+    (logs_a, G_a), (logs_b, _) = one_run(), one_run()
+    assert all(float(la[k]) == float(lb[k]) for la, lb in zip(logs_a, logs_b, strict=True) for k in la)
+    assert float(logs_a[-1]["loss_cg"]) > 0
+    assert G_a.mapping.w_avg_c.abs().sum() > 0    # w's class averages are tracked
+
+
+def test_classifier_logits_have_gradients(classifier):
+    x = torch.zeros(2, 1, 32, 32, requires_grad=True)
+    logits = xl.classifier_logits(classifier, x)
+    assert torch.allclose(logits.detach(), classifier.logits(x.detach()), atol=1e-5)
+    F.cross_entropy(logits, torch.tensor([0, 1])).backward()
+    assert x.grad.abs().sum() > 0 and all(p.grad is None for p in classifier.parameters())
+
+
+def test_diff_augment_translates_within_bounds():
+    x = torch.full((4, 1, 8, 8), -1.0)
+    x[:, :, 3:5, 3:5] = 1.0
+    y = xl.diff_augment(x, 0.25, generator=torch.Generator().manual_seed(0))
+    assert y.shape == x.shape and torch.equal((y == 1).sum(dim=(1, 2, 3)), torch.full((4,), 4))
+    assert torch.equal(xl.diff_augment(x, 0.0), x)
+
+
+def test_within_class_spread_and_truncation_to_zero(classifier):
+    G = small_generator()
+    c = torch.arange(40) % 20
+    assert xl.within_class_spread(classifier, xl.sample(G, c, psi=0.0, seed=1), c) < 1e-6   # psi = 0: one image
+    untruncated = xl.within_class_spread(classifier, xl.sample(G, c, psi=1.0, seed=1), c)
+    assert untruncated > 0
+    images = torch.rand(40, 1, 32, 32) * 2 - 1
+    assert xl.within_class_spread(classifier, images, torch.zeros(40, dtype=torch.long)) > 0
+
+
+# ----------------------------------------------------------------------------------------- explorers
+def fake_sweep():
+    return [dict(psi=p, fid=10 - 5 * p, precision=1 - 0.3 * p, recall=0.2 + 0.5 * p, classes_covered=20,
+                 agreement=1.0, variety=0.8 * p) for p in (0.0, 0.5, 1.0)]
+
+
+def test_class_truncation_explorer_renders_headless():
+    G = small_generator()
+    ex = xl.class_truncation_explorer(G, fake_sweep(), CLASSES, n=4)
+    assert ex.state["renders"] == 1 and ex.state["figure"] is not None
+    ex.controls["c"].value = 7
+    ex.controls["psi"].value = 0.5
+    assert ex.state["values"]["c"] == 7 and ex.state["values"]["psi"] == 0.5 and ex.state["renders"] == 3
+    assert "class '7'" in ex.state["figure"].axes[0].get_title()
+
+
+def test_style_mixing_and_interpolation_explorers_render_headless():
+    G = small_generator()
+    mix = xl.style_mixing_explorer(G, CLASSES, n=3)
+    mix.controls["crossover"].value = 2
+    assert mix.state["renders"] == 2 and "layers < 2" in mix.state["figure"].axes[0].get_title()
+    interp = xl.interpolation_explorer(G, CLASSES, steps=4)
+    interp.controls["space"].value = "Z"
+    assert interp.state["renders"] == 2 and "linear in Z" in interp.state["figure"].axes[0].get_title()
+    with pytest.raises(ValueError, match="space"):
+        xl.render_interpolation(G, CLASSES, 0, 1, 0, 1, space="X")
+
+
+# ----------------------------------------------------------------------------------------- exercises
+def test_check_demodulation_accepts_the_answer_and_explains_mistakes(capsys):
+    assert ch10.check_demodulation(ch10.reference_demodulation)
+    assert "passed" in capsys.readouterr().out
+
+    def no_demod(weight, s, eps):
+        return weight.unsqueeze(0) * s[:, None, :, None, None]
+
+    def no_mod(weight, s, eps):
+        return ch10.reference_demodulation(weight, torch.ones_like(s), eps)
+
+    def wrong_axis(weight, s, eps):
+        w = weight.unsqueeze(0) * s[:, None, :, None, None]
+        return w / (w.pow(2).sum(dim=2, keepdim=True) + eps).sqrt()
+
+    def stub(weight, s, eps):
+        raise NotImplementedError
+
+    for fn, match in ((no_demod, "did not demodulate"), (no_mod, "do not depend on the styles"),
+                      (wrong_axis, "input channels only"), (stub, "NotImplementedError")):
+        with pytest.raises(ExerciseError, match=match):
+            ch10.check_demodulation(fn)
+
+
+def test_check_truncation_accepts_the_answer_and_explains_mistakes():
+    assert ch10.check_truncation(lambda w, w_avg, psi: w_avg + psi * (w - w_avg))
+    assert ch10.check_truncation(xl.truncate)
+    for fn, match in ((lambda w, w_avg, psi: psi * w, "toward 0"),
+                      (lambda w, w_avg, psi: w_avg + psi * (w_avg - w), "away from w_avg"),
+                      (lambda w, w_avg, psi: psi * (w - w_avg), "add w_avg back"),
+                      (lambda w, w_avg, psi: None, "None")):
+        with pytest.raises(ExerciseError, match=match):
+            ch10.check_truncation(fn)
