@@ -9,6 +9,15 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
 @pytest.fixture
+def one_thread():
+    """For tests of tiny networks: one thread avoids waiting at a barrier per operation on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def tmp_build(tmp_path, monkeypatch):
     """Point runs/results at a temporary directory (checkpoints of tests never touch build/)."""
     monkeypatch.setenv("GAN_COURSE_BUILD", str(tmp_path / "build"))

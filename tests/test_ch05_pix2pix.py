@@ -18,14 +18,7 @@ from gan_course.data.base import PairedImageDataset
 from gan_course.exercises import ExerciseError, ch05
 from gan_course.models import pix2pix as P
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These networks are tiny: one thread avoids waiting at a barrier per operation on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny networks: see conftest.one_thread
 
 
 def _pairs(n=12, size=16, channels=1, seed=0):

@@ -270,22 +270,6 @@ def test_spectra_recorder_records_raw_singular_values_and_round_trips():
     assert other.steps == rec.steps and torch.equal(other.top("G", "linear")[1], rec.top("G", "linear")[1])
 
 
-def test_snapshot_copies_the_weights_at_its_step_and_round_trips():
-    G, _ = small_pair()
-    snap = biggan.Snapshot(G, at=2)
-    assert not snap.take(1) and snap.state is None
-    with pytest.raises(RuntimeError, match="step 2"):
-        snap.module(lambda: small_pair()[0])
-    assert snap.take(2)
-    with torch.no_grad():
-        G.linear.parametrizations.weight.original.add_(1.0)  # training moves on; the copy does not
-    restored = biggan.Snapshot(G, at=0)
-    restored.load_state_dict(snap.state_dict())
-    copy = restored.module(lambda: small_pair(seed=5)[0])
-    assert restored.at == 2 and not copy.training
-    assert torch.equal(copy.linear.parametrizations.weight.original + 1.0, G.linear.parametrizations.weight.original)
-
-
 # ----------------------------------------------------------------------------------------- explorers, headless
 def _fake_sweeps():
     rows = lambda shift: [dict(threshold=t, fid=10 + i + shift, precision=0.9 - 0.1 * i, recall=0.2 + 0.1 * i,  # noqa: E731

@@ -21,13 +21,7 @@ from gan_course.training import Batches
 FAMILIES = ("sans", "serif")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These networks are tiny: one thread avoids waiting at a barrier per operation on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny networks: see conftest.one_thread
 
 
 def _domains_dataset(n=24, size=16, seed=0):

@@ -45,6 +45,14 @@ def call(fn, *args):
     return out
 
 
+def call_tensor(fn, *args) -> torch.Tensor:
+    """``call``, and a clear ``ExerciseError`` unless the answer is a tensor."""
+    out = call(fn, *args)
+    if not torch.is_tensor(out):
+        raise ExerciseError(f"Return a torch tensor, got {type(out).__name__}.")
+    return out
+
+
 def expect(condition: bool, message: str):
     """Raise ``ExerciseError(message)`` unless ``condition`` holds."""
     if not condition:

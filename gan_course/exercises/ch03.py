@@ -17,20 +17,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import ExerciseError, expect, passed
+from . import ExerciseError, call, expect, passed
 
 # (n, kernel, stride, padding) cases: DCGAN's layers and a few awkward ones (odd sizes, where floor matters)
 CONV_CASES = [(32, 4, 2, 1), (16, 4, 2, 1), (4, 4, 1, 0), (28, 5, 2, 2), (7, 3, 2, 1), (64, 5, 2, 2), (9, 4, 2, 1),
               (6, 3, 1, 1)]
 CONV_T_CASES = [(1, 4, 1, 0, 0), (4, 4, 2, 1, 0), (16, 4, 2, 1, 0), (4, 5, 2, 2, 1), (7, 3, 2, 1, 0),
                 (7, 3, 2, 1, 1), (8, 5, 2, 2, 1), (3, 3, 1, 1, 0)]
-
-
-def _call(fn, *args):
-    try:
-        return fn(*args)
-    except NotImplementedError:
-        raise ExerciseError("Your function still raises NotImplementedError: replace it with your answer.") from None
 
 
 # ============================================================================ exercise 1
@@ -47,7 +40,7 @@ def _diagnose(fn, cases, correct, mistakes, what):
     *all* of the learner's answers, or a general one naming the first wrong case."""
     answers = []
     for case in cases:
-        got = _call(fn, *case)
+        got = call(fn, *case)
         expect(got is not None, f"{what} returned None. Did you forget `return`?")
         answers.append(got)
     wrong = [(case, got) for case, got in zip(cases, answers, strict=True) if got != correct(*case)]

@@ -16,16 +16,9 @@ import math
 import torch
 from torch import nn
 
-from . import ExerciseError, call, expect, expect_close, passed
+from . import ExerciseError, call_tensor, expect, expect_close, passed
 
 __all__ = ["check_truncated_normal", "check_orthogonal_penalty", "check_projection_output"]
-
-
-def _call(fn, *args):
-    out = call(fn, *args)
-    if not torch.is_tensor(out):
-        raise ExerciseError(f"Return a torch tensor, got {type(out).__name__}.")
-    return out
 
 
 # ============================================================================ exercise 1
@@ -42,7 +35,7 @@ def check_truncated_normal(fn) -> bool:
     """``fn(size, threshold, generator) -> z``: a tensor of shape ``size`` (a tuple), N(0, 1) truncated to
     [-threshold, threshold] by redrawing every value outside it, drawn with ``torch.Generator`` ``generator``."""
     size, psi = (400, 50), 1.0
-    z = _call(fn, size, psi, torch.Generator().manual_seed(0))
+    z = call_tensor(fn, size, psi, torch.Generator().manual_seed(0))
     expect(tuple(z.shape) == size,
            f"Expected shape {size}, got {tuple(z.shape)}. Keep every position: redraw the values outside "
            "[-psi, psi] in place (z[outside] = new draws) instead of dropping them.")
@@ -72,11 +65,11 @@ def check_truncated_normal(fn) -> bool:
         raise ExerciseError(f"Your samples do not follow N(0, 1) truncated to [-{psi}, {psi}] (Kolmogorov-Smirnov "
                             f"p = {pvalue:.1e}): their variance is {got_var:.4f}, the truncated normal's is "
                             f"{variance:.4f}. {hint}")
-    a = _call(fn, (3, 7), 1.0, torch.Generator().manual_seed(5))
-    b = _call(fn, (3, 7), 1.0, torch.Generator().manual_seed(5))
+    a = call_tensor(fn, (3, 7), 1.0, torch.Generator().manual_seed(5))
+    b = call_tensor(fn, (3, 7), 1.0, torch.Generator().manual_seed(5))
     expect(torch.equal(a, b), "Two calls with generators seeded alike gave different z: pass `generator=generator` "
                               "to every torch.randn call, including the redraws.")
-    wide = _call(fn, (1000,), 3.0, torch.Generator().manual_seed(1))
+    wide = call_tensor(fn, (1000,), 3.0, torch.Generator().manual_seed(1))
     expect(float(wide.abs().max()) > 2.0, "With threshold 3 almost nothing should change (only 0.3% of N(0, 1) lies "
                                           "beyond 3), but all your values are within 2.")
     return passed("truncated normal by resampling")
@@ -92,7 +85,7 @@ def _reference_penalty(W: torch.Tensor, beta: float) -> torch.Tensor:
 def check_orthogonal_penalty(fn) -> bool:
     """``fn(W, beta) -> R``: beta || W W^T (.) (1 - I) ||_F^2, W reshaped to (out, -1) (a conv weight is 4-D)."""
     W = torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=torch.float64)
-    out = _call(fn, W.clone(), 1.0)
+    out = call_tensor(fn, W.clone(), 1.0)
     expect(out.dim() == 0, f"R is one number (a 0-d tensor), got shape {tuple(out.shape)}.")
     # W W^T = [[5, 11], [11, 25]]: the off-diagonal entries are 11 and 11
     if abs(float(out) - 242.0) > 1e-6:
@@ -111,17 +104,17 @@ def check_orthogonal_penalty(fn) -> bool:
             raise ExerciseError("You returned the Frobenius norm, not its square: Eq. 3 uses || . ||_F^2.")
         raise ExerciseError(f"On W = [[1, 2], [3, 4]] (W W^T = [[5, 11], [11, 25]]) with beta = 1, R should be "
                             f"11^2 + 11^2 = 242, got {float(out):.6g}.")
-    expect_close(_call(fn, W.clone(), 1e-4), 242e-4, "R with beta = 1e-4", hint="Multiply the penalty by beta.",
+    expect_close(call_tensor(fn, W.clone(), 1e-4), 242e-4, "R with beta = 1e-4", hint="Multiply the penalty by beta.",
                  atol=1e-9, rtol=1e-6)
     Q = torch.linalg.qr(torch.randn(5, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0)))[0]
     scaled = Q[:3] * torch.tensor([[3.0], [0.5], [2.0]], dtype=torch.float64)   # orthogonal rows, any norms
-    r = float(_call(fn, scaled, 1.0))
+    r = float(call_tensor(fn, scaled, 1.0))
     if abs(r) > 1e-8:
         raise ExerciseError(f"Filters that are orthogonal to each other but have norms 3, 0.5 and 2 should cost "
                             f"nothing, got R = {r:.4g}. The off-diagonal version leaves the norms (the diagonal of "
                             "W W^T) free.")
     wide = torch.randn(3, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
-    got = _call(fn, wide.clone(), 1.0).double()
+    got = call_tensor(fn, wide.clone(), 1.0).double()
     if not torch.allclose(got, _reference_penalty(wide, 1.0), rtol=1e-6):
         gram_t = wide.t() @ wide
         if torch.allclose(got, (gram_t * (1 - torch.eye(7, dtype=torch.float64))).pow(2).sum(), rtol=1e-6):
@@ -130,7 +123,7 @@ def check_orthogonal_penalty(fn) -> bool:
         expect_close(got, _reference_penalty(wide, 1.0), "R on a random (3, 7) matrix")
     conv_w = torch.randn(4, 2, 3, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
     try:
-        got = _call(fn, conv_w.clone(), 1.0)
+        got = call_tensor(fn, conv_w.clone(), 1.0)
     except ExerciseError:
         raise
     except Exception as exc:  # noqa: BLE001 - report any failure on 4-D input helpfully
@@ -141,7 +134,7 @@ def check_orthogonal_penalty(fn) -> bool:
     expect_close(got, _reference_penalty(conv_w, 1.0), "R on a (4, 2, 3, 3) conv weight",
                  hint="Reshape W to (out_channels, -1) = (4, 18) so that each row is one filter.")
     leaf = W.clone().requires_grad_(True)
-    expect(_call(fn, leaf, 1.0).requires_grad, "R is detached from W, so it cannot regularise G: use torch "
+    expect(call_tensor(fn, leaf, 1.0).requires_grad, "R is detached from W, so it cannot regularise G: use torch "
                                                "operations only (no .item(), .numpy() or float()).")
     return passed("off-diagonal orthogonal regularisation")
 
@@ -159,7 +152,7 @@ def check_projection_output(fn) -> bool:
         psi.weight.copy_(torch.randn(1, C, generator=g))
         psi.bias.fill_(0.25)
     want = psi(phi_x).squeeze(1) + (e_y * phi_x).sum(1)
-    out = _call(fn, phi_x.clone(), e_y.clone(), psi)
+    out = call_tensor(fn, phi_x.clone(), e_y.clone(), psi)
     if tuple(out.shape) == (B, B):
         raise ExerciseError("Your output is (B, B): phi_x @ e_y.T pairs every sample with every other sample's class. "
                             "Each sample needs only its own inner product e_y^T phi(x): (e_y * phi_x).sum(1).")
@@ -182,7 +175,7 @@ def check_projection_output(fn) -> bool:
     expect_close(out, want, "D(x, y) on random features", hint="psi(phi_x).squeeze(1) + (e_y * phi_x).sum(1)")
     # linear in the class embedding: D(e1 + e2) - D(0) = (D(e1) - D(0)) + (D(e2) - D(0))
     e2 = torch.randn(B, C, generator=g)
-    d = [_call(fn, phi_x, e, psi).detach() for e in (e_y, e2, e_y + e2, torch.zeros(B, C))]
+    d = [call_tensor(fn, phi_x, e, psi).detach() for e in (e_y, e2, e_y + e2, torch.zeros(B, C))]
     expect(torch.allclose(d[2] - d[3], (d[0] - d[3]) + (d[1] - d[3]), atol=1e-5),
            "D should be linear (affine) in the class embedding e_y; yours is not.")
     return passed("projection discriminator output")

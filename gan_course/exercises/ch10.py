@@ -13,16 +13,9 @@ from __future__ import annotations
 
 import torch
 
-from . import ExerciseError, call, expect, passed
+from . import ExerciseError, call_tensor, expect, passed
 
 __all__ = ["check_demodulation", "check_truncation", "reference_demodulation"]
-
-
-def _call(fn, *args):
-    out = call(fn, *args)
-    if not torch.is_tensor(out):
-        raise ExerciseError(f"Return a torch tensor, got {type(out).__name__}.")
-    return out
 
 
 # ============================================================================ exercise 1
@@ -41,14 +34,14 @@ def check_demodulation(fn) -> bool:
     s = torch.rand(3, 4, generator=g, dtype=torch.float64) * 2 + 0.1
     s[1] = torch.tensor([5.0, 0.1, 1.0, 2.0], dtype=torch.float64)
     eps = 1e-8
-    out = _call(fn, weight, s, eps)
+    out = call_tensor(fn, weight, s, eps)
     want = reference_demodulation(weight, s, eps)
     expect(tuple(out.shape) == tuple(want.shape),
            f"Expected shape {tuple(want.shape)} = (B, out, in, k, k), got {tuple(out.shape)}. Give every sample its "
            "own copy of the weight: weight.unsqueeze(0) * s[:, None, :, None, None] has that shape.")
     out = out.detach().to(torch.float64)
     if torch.allclose(out, want, atol=1e-6, rtol=1e-5):
-        ones = _call(fn, weight, torch.ones(2, 4, dtype=torch.float64), eps).detach().double()
+        ones = call_tensor(fn, weight, torch.ones(2, 4, dtype=torch.float64), eps).detach().double()
         expect(torch.allclose(ones[0], ones[1]) and torch.allclose(ones, reference_demodulation(
             weight, torch.ones(2, 4, dtype=torch.float64), eps), atol=1e-6),
             "Your function matches the reference for one set of styles but not for s = 1: does it depend on "
@@ -85,7 +78,7 @@ def check_truncation(fn) -> bool:
     w = torch.randn(6, 8, generator=g, dtype=torch.float64)
     w_avg = torch.randn(6, 8, generator=g, dtype=torch.float64) + 2.0
     want = {psi: w_avg + psi * (w - w_avg) for psi in (0.0, 0.5, 1.0, 1.5)}
-    got = {psi: _call(fn, w.clone(), w_avg.clone(), psi).detach().double() for psi in want}
+    got = {psi: call_tensor(fn, w.clone(), w_avg.clone(), psi).detach().double() for psi in want}
     for psi in want:
         expect(tuple(got[psi].shape) == tuple(w.shape), f"Expected shape {tuple(w.shape)} (like w), got "
                                                         f"{tuple(got[psi].shape)}.")
@@ -104,7 +97,7 @@ def check_truncation(fn) -> bool:
                f"psi = {psi}: expected w_avg + psi (w - w_avg); yours differs. The formula is linear in psi, and "
                "psi > 1 extrapolates away from the average.")
     shared = torch.randn(8, generator=g, dtype=torch.float64)
-    out = _call(fn, w.clone(), shared, 0.25).detach().double()
+    out = call_tensor(fn, w.clone(), shared, 0.25).detach().double()
     expect(torch.allclose(out, shared + 0.25 * (w - shared), atol=1e-6),
            "With one w_avg of shape (w_dim,) for all samples (StyleGAN's unconditional average) the result should "
            "broadcast: avoid indexing or reshaping w_avg by the batch.")

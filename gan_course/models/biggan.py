@@ -41,7 +41,7 @@ from ..sampling import truncated_normal
 
 __all__ = ["GBlock", "DBlock", "Generator", "Discriminator", "raw_weight", "weight_layers",
            "off_diagonal_orthogonal_penalty", "orthogonal_regularization", "train_step", "sample",
-           "saturated_fraction", "truncation_sweep", "SpectraRecorder", "Snapshot", "top_singular_values",
+           "saturated_fraction", "truncation_sweep", "SpectraRecorder", "top_singular_values",
            "render_truncation", "truncation_explorer", "render_spectra", "spectra_explorer", "refresh_spectral_norm"]
 
 
@@ -373,38 +373,6 @@ def refresh_spectral_norm(model: nn.Module, iterations: int = 1) -> nn.Module:
             sn._u.copy_(u)
             sn._v.copy_(v)
     return model
-
-
-class Snapshot:
-    """A copy of a model's weights taken at one training step, checkpointed with the run (``Run.attach``).
-
-    ``take(step)`` copies the model's ``state_dict`` when ``step == at``; ``module(build)`` returns a fresh model
-    (from ``build()``) holding the copy, in eval mode. Used to compare two runs at the same, earlier step without
-    training the first one twice.
-    """
-
-    def __init__(self, model: nn.Module, at: int):
-        self.model, self.at, self.state = model, int(at), None
-
-    @torch.no_grad()
-    def take(self, step: int) -> bool:
-        if step != self.at:
-            return False
-        self.state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        return True
-
-    def module(self, build) -> nn.Module:
-        if self.state is None:
-            raise RuntimeError(f"no snapshot yet: the run has not reached step {self.at}")
-        copy = build()
-        copy.load_state_dict(self.state)
-        return copy.eval()
-
-    def state_dict(self) -> dict:
-        return {"at": self.at, "state": self.state}
-
-    def load_state_dict(self, state: dict):
-        self.at, self.state = state["at"], state["state"]
 
 
 # --------------------------------------------------------------------------- sampling and the truncation trick

@@ -47,6 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..losses import discriminator_loss, generator_loss_nonsaturating
+from ..sampling import generate
 from . import gan
 
 LABEL_MODES = ("paired", "dropped", "shuffled")
@@ -182,14 +183,8 @@ def balanced_labels(n: int, num_classes: int, device=None) -> torch.Tensor:
 
 @torch.no_grad()
 def sample(G: Generator, z: torch.Tensor, y: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    """G(z | y) in eval mode, in batches, on the CPU (G's training mode is restored)."""
-    was = G.training
-    G.eval()
-    device = next(G.parameters()).device
-    out = torch.cat([G(z[i:i + batch_size].to(device), y[i:i + batch_size].to(device)).cpu()
-                     for i in range(0, len(z), batch_size)])
-    G.train(was)
-    return out
+    """G(z | y) in eval mode, in batches, on the CPU (G's training mode is restored): ``sampling.generate``."""
+    return generate(G, z, y, batch_size=batch_size)
 
 
 def sampler(G: Generator, seed: int = 0) -> Callable[[int], torch.Tensor]:

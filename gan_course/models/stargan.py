@@ -62,6 +62,7 @@ from torch import nn
 
 from ..data.base import TensorImageDataset
 from ..losses import gradient_penalty, wasserstein_critic_loss, wasserstein_generator_loss
+from ..sampling import generate
 from ..training import set_requires_grad
 
 LAMBDA_CLS = 1.0            # Eq. 5
@@ -523,14 +524,8 @@ def label_accuracy(predicted: torch.Tensor, target: torch.Tensor, names: Sequenc
 
 @torch.no_grad()
 def translate(G: nn.Module, x: torch.Tensor, c: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-    """G(x, c) at test time (eval mode, no gradients), in batches, on the CPU."""
-    was = G.training
-    G.eval()
-    device = next(G.parameters()).device
-    out = torch.cat([G(x[i:i + batch_size].to(device), c[i:i + batch_size].to(device)).cpu()
-                     for i in range(0, len(x), batch_size)])
-    G.train(was)
-    return out
+    """G(x, c) at test time (eval mode, no gradients), in batches, on the CPU: ``sampling.generate``."""
+    return generate(G, x, c, batch_size=batch_size)
 
 
 @torch.no_grad()
