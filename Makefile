@@ -14,7 +14,8 @@ BUILD      := build
 JOBS       ?= 2
 STAMP      := $(VENV)/.gan-course-installed
 # Real datasets (MNIST, facades, ...): a directory you point at, else the course's shared copies if present.
-GAN_COURSE_DATA ?= $(firstword $(wildcard ../shared/datasets))
+# (absolute: notebooks run with notebooks/ as their working directory)
+GAN_COURSE_DATA ?= $(abspath $(firstword $(wildcard ../shared/datasets)))
 export GAN_COURSE_DATA
 
 .PHONY: env course smoke test unit notebooks-smoke lab benchmarks student clean

@@ -384,6 +384,8 @@ def test_pix2pix_folder_splits_each_file_into_a_and_b(tmp_path):
     assert torch.equal(a2, b) and torch.equal(b2, a)
     with pytest.raises(DatasetNotFoundError, match="has: train"):
         load("pix2pix-folder", "test", root=tmp_path)
+    small, _ = load("pix2pix-folder", root=tmp_path, image_size=32).get_batch(torch.arange(1))
+    assert small.shape == (1, 3, 32, 32)                   # the size of the embedded glyph pairs (chapter 05)
 
 
 # --- real data from GAN_COURSE_DATA --------------------------------------------------------------------------------

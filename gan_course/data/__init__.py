@@ -277,7 +277,7 @@ _register(DatasetInfo(
 
 _register(DatasetInfo(
     name="pix2pix-folder", title="image pairs in pix2pix's format: <root>/<split>/*.jpg, each file A|B side by side",
-    kind="real", channels=3, sizes=(64, 128, 256), default_size=128, splits={"train": None, "val": None, "test": None},
+    kind="real", channels=3, sizes=(32, 64, 128, 256), default_size=128, splits={"train": None, "val": None, "test": None},
     classes=[], item="(a, b) image pairs", options={"direction": ("AtoB", "BtoA")},
     targets={"(fixed)": "b: the right half for AtoB, the left half for BtoA"},
     source="root= (required): the folder of a pix2pix dataset (facades, maps, edges2shoes, ...).",
