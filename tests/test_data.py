@@ -214,6 +214,18 @@ def test_shapes_render_is_deterministic_and_reproduces_the_dataset(shapes_test):
     assert torch.equal(shapes.sample_factors(10_000, g), shapes_test.factors)
 
 
+def test_centred_shapes_fix_position_and_scale_and_keep_the_other_factors(shapes_test):
+    centred = load("shapes", "test", layout="centred")
+    f, g = centred.factors, shapes_test.factors
+    assert torch.equal(centred.targets, shapes_test.targets)
+    assert (f[:, 2] == shapes.CENTRED["scale"]).all() and (f[:, 4:6] == 0).all()
+    keep = [0, 1, 3, 6]                                                   # shape, hue, rotation, background
+    assert torch.equal(f[:, keep], g[:, keep])
+    assert torch.equal(shapes.render(f[:20], 32), centred.images[:20])
+    with pytest.raises(ValueError, match="random, centred"):
+        load("shapes", "test", layout="middle")
+
+
 def test_shapes_draw_the_shape_colour_on_the_background(shapes_test):
     # the centre pixel of a large, centred square is the shape's colour; a corner is the background grey
     f = torch.tensor([[1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.25]])              # red square on grey 0.25

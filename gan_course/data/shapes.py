@@ -11,6 +11,11 @@ per image and stored with it (``FACTOR_NAMES``):
     x, y        centre in [-0.35, 0.35] (image coordinates: -1 is the left / top edge, +1 the right / bottom)
     background  grey level of the background in [0, 0.5]
 
+``layout="centred"`` draws the same images with every shape at the centre and at one size (``CENTRED``: x = y = 0,
+scale 0.9); hue, rotation and background still vary. A small class-conditional GAN learns the classes of the
+centred variant within a CPU budget; with position and size free it first has to learn translation and scale
+invariance (chapters 07 and 08 measure this).
+
 Rendering is vectorised in torch: every shape is a signed distance function sd(p) (negative inside,
 Inigo Quilez's formulas), evaluated at the pixel centres of a whole batch at once, and anti-aliased by
 turning the distance into pixel coverage,
@@ -27,7 +32,7 @@ import torch
 from .base import TensorImageDataset
 
 __all__ = ["ShapesDataset", "SHAPES", "FACTOR_NAMES", "FACTOR_RANGES", "SIZES", "SPLIT_SIZES", "SYMMETRY", "render", "build",
-           "sample_factors", "sdf"]
+           "sample_factors", "sdf", "LAYOUTS", "CENTRED"]
 
 SHAPES = ("circle", "square", "triangle", "star", "heart", "hexagon", "cross", "ellipse", "ring", "crescent")
 SYMMETRY = {"circle": 0, "square": 4, "triangle": 3, "star": 5, "heart": 1, "hexagon": 6, "cross": 4,
@@ -41,6 +46,8 @@ SIZES = (32, 64)
 SPLIT_SIZES = {"train": 60_000, "test": 10_000}
 SEEDS = {"train": 3_001, "test": 3_002}
 VERSION = 1
+LAYOUTS = ("random", "centred")
+CENTRED = {"scale": 0.9, "x": 0.0, "y": 0.0}     # the factors "centred" fixes
 
 
 class ShapesDataset(TensorImageDataset):
@@ -143,8 +150,11 @@ def max_rotation(shape: str) -> float:
     return 0.0 if k == 0 else min(45.0, 180.0 / k)
 
 
-def sample_factors(n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """``n`` factor rows (float32, (n, 7), order ``FACTOR_NAMES``); classes exactly balanced."""
+def sample_factors(n: int, generator: torch.Generator | None = None, layout: str = "random") -> torch.Tensor:
+    """``n`` factor rows (float32, (n, 7), order ``FACTOR_NAMES``); classes exactly balanced. ``layout="centred"``
+    overwrites position and scale with ``CENTRED`` (the other factors are the same draws as for "random")."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"Unknown shapes layout {layout!r}. Valid choices: {', '.join(LAYOUTS)}.")
     g = generator
     shape = (torch.arange(n) % len(SHAPES))[torch.randperm(n, generator=g)].float()
     u = torch.rand(n, 6, generator=g)
@@ -153,7 +163,11 @@ def sample_factors(n: int, generator: torch.Generator | None = None) -> torch.Te
     f = lo + u * (hi - lo)
     limit = torch.tensor([max_rotation(s) for s in SHAPES])[shape.long()]
     f[:, 2] = (u[:, 2] * 2 - 1) * limit                          # rotation within the shape's own range
-    return torch.cat([shape[:, None], f], 1)
+    f = torch.cat([shape[:, None], f], 1)
+    if layout == "centred":
+        for name, value in CENTRED.items():
+            f[:, FACTOR_NAMES.index(name)] = value
+    return f
 
 
 def render(factors: torch.Tensor, size: int = 32) -> torch.Tensor:
@@ -187,9 +201,9 @@ def render(factors: torch.Tensor, size: int = 32) -> torch.Tensor:
     return out
 
 
-def build(split: str, size: int) -> dict:
-    """Draw the shapes split at ``size``: a dict of tensors (what the cache file holds)."""
+def build(split: str, size: int, layout: str = "random") -> dict:
+    """Draw the shapes split at ``size`` in ``layout``: a dict of tensors (what the cache file holds)."""
     g = torch.Generator().manual_seed(SEEDS[split])
-    factors = sample_factors(SPLIT_SIZES[split], g)
+    factors = sample_factors(SPLIT_SIZES[split], g, layout)
     return {"images": render(factors, size), "targets": factors[:, 0].round().long(), "factors": factors,
             "classes": list(SHAPES), "version": VERSION}
