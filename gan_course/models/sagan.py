@@ -300,7 +300,8 @@ class Monitor:
     ``record(step)`` stores, after ``step`` generator updates:
 
     - ``fid`` and ``classes_covered``: ``gan_course.metrics.evaluate`` with the dataset's course classifier on
-      ``n`` samples of ``sampler(G, seed)`` (a fixed set of z, balanced classes) against ``n`` training images;
+      ``n`` samples of ``sampler(G, seed)`` (a fixed set of z, balanced classes) against ``n`` training images
+      (loaded with ``data_options``, e.g. ``{"layout": "centred"}``);
     - ``snapshots``: G(z_fixed, y_fixed) as uint8 images, to compare runs at equal budgets;
     - the singular values of every weight of G and D (``SpectrumRecorder``).
 
@@ -308,8 +309,9 @@ class Monitor:
     """
 
     def __init__(self, G: Generator, D: Discriminator, dataset: str, z_fixed: torch.Tensor, y_fixed: torch.Tensor,
-                 n: int = 500, seed: int = 1, spectra: bool = True, device="cpu"):
+                 n: int = 500, seed: int = 1, spectra: bool = True, device="cpu", data_options: dict | None = None):
         self.G, self.D, self.dataset, self.n, self.seed, self.device = G, D, dataset, n, seed, device
+        self.data_options = dict(data_options or {})
         self.z_fixed, self.y_fixed = z_fixed.cpu(), y_fixed.cpu()
         self.steps: list[int] = []
         self.fid: list[float] = []
@@ -322,7 +324,7 @@ class Monitor:
         from ..metrics import evaluate
 
         m = evaluate(sampler(self.G, self.seed), self.dataset, n=self.n, kid_subset_size=min(1000, self.n),
-                     kid_subsets=10, device=self.device)
+                     kid_subsets=10, data_options=self.data_options, device=self.device)
         self.steps.append(int(step))
         self.fid.append(float(m["fid"]))
         self.classes_covered.append(int(m["classes_covered"]))
