@@ -3,8 +3,9 @@
 
 The modulated convolution (grouped-conv implementation, demodulation keeps unit variance), truncation in W, the
 mapping network's class embeddings and class-average w, progressive growing (layers added, old ones frozen), the
-projected discriminator (frozen feature network and random mixing, trained heads), classifier guidance, shapes,
-determinism under a seed, the explorers headless, and the exercise checks.
+projected discriminator (frozen feature networks, the course CNN and a TinyViT, random mixing, trained heads), the
+TinyViT's token maps and its cached training, classifier guidance, shapes, determinism under a seed, the explorers
+headless, and the exercise checks.
 """
 
 import pytest
@@ -212,6 +213,70 @@ def test_projected_discriminator_feature_pyramid(projected_D, classifier):
         P_top = D.ccm[0][2](feats[2])
         assert not torch.allclose(Q[0], D.ccm[0][0](feats[0]))
         assert torch.equal(Q[2], P_top)
+
+
+def small_vit(seed: int = 0) -> xl.TinyViT:
+    torch.manual_seed(seed)
+    return xl.TinyViT(1, 20, dim=16, depth=3, heads=2)
+
+
+def test_tiny_vit_logits_and_token_maps():
+    vit = small_vit().eval()
+    x = torch.rand(3, 1, 32, 32) * 2 - 1
+    assert vit(x).shape == (3, 20) and vit.grid == 8
+    maps = vit.token_maps(x, (1, 3))
+    assert [tuple(m.shape) for m in maps] == [(3, 16, 8, 8), (3, 16, 8, 8)]
+    # the map is the patch tokens in raster order: token 1 + (row * 8 + col) is pixel (row, col) of the map
+    tokens = vit._tokens(x, 3)[-1]
+    assert torch.equal(maps[1][:, :, 2, 5], tokens[:, 1 + 2 * 8 + 5])
+    assert vit(torch.rand(2, 1, 16, 16)).shape == (2, 20)       # other sizes are resized to 32 x 32
+    with pytest.raises(ValueError, match="multiple of the patch"):
+        xl.TinyViT(image_size=30)
+    with pytest.raises(ValueError, match="layers"):
+        xl.ViTPyramid(vit, (0, 4))
+
+
+def test_projected_discriminator_with_vit_features_frozen_heads_train():
+    vit = small_vit()
+    pyramid = xl.ViTPyramid(vit, (1, 3))
+    assert pyramid.out_channels == [16, 16] and pyramid.out_sizes == [8, 8]
+    torch.manual_seed(0)
+    D = xl.ProjectedDiscriminator([xl.ClassifierPyramid(course_classifier("glyphs")), pyramid], 20, mix_channels=8,
+                                  head_width=8).train()
+    assert len(D.heads[0]) == 3 and len(D.heads[1]) == 2
+    opt = torch.optim.Adam(D.trainable_parameters(), lr=1e-2)
+    held = {id(p) for group in opt.param_groups for p in group["params"]}
+    vit_params = list(vit.parameters())
+    assert vit_params and all(not p.requires_grad for p in vit_params) and held.isdisjoint(map(id, vit_params))
+    before = [p.detach().clone() for p in vit_params]
+    heads_before = [p.detach().clone() for p in D.heads[1].parameters()]
+    x, c = torch.rand(4, 1, 32, 32, requires_grad=True), torch.arange(4)
+    D(x * 2 - 1, c).mean().backward()
+    assert all(p.grad is None for p in vit_params)
+    assert all(p.grad is not None for p in D.heads[1].parameters())
+    assert x.grad is not None and x.grad.abs().sum() > 0           # G learns through the frozen ViT
+    opt.step()
+    assert all(torch.equal(a, p) for a, p in zip(before, vit_params, strict=True))
+    assert any(not torch.equal(a, p) for a, p in zip(heads_before, D.heads[1].parameters(), strict=True))
+    assert not vit.training and all(not m.training for m in pyramid.modules())   # frozen: eval mode under D.train()
+    with torch.no_grad():       # the ViT's maps go through their own mixing: Q of network 1 has two 8 x 8 maps
+        assert [tuple(q.shape[1:]) for q in D.mixed_features(x, 1)] == [(8, 8, 8), (8, 8, 8)]
+
+
+def test_train_tiny_vit_learns_and_is_cached(tmp_build):
+    from gan_course import data
+
+    ds = data.load("glyphs", split="test", image_size=32)
+    kwargs = dict(steps=30, batch_size=32, lr=3e-3, name="vit-test", n_test=200, dim=16, depth=1, heads=2)
+    vit, accuracy, run = xl.train_tiny_vit(ds, ds, **kwargs)
+    losses = run.history.values("loss")
+    assert len(losses) == 30 and sum(losses[-5:]) / 5 < sum(losses[:5]) / 5     # it learns
+    assert 0.0 <= accuracy <= 1.0 and accuracy == xl.vit_accuracy(vit, ds, 200)
+    assert not vit.training and not any(p.requires_grad for p in vit.parameters())
+    assert (tmp_build / "runs" / "vit-test" / "checkpoint.pt").exists()
+    again, accuracy_again, run_again = xl.train_tiny_vit(ds, ds, **kwargs)      # a re-run loads, does not train
+    assert run_again.resumed and run_again.step == 30 and accuracy_again == accuracy
+    assert all(torch.equal(a, b) for a, b in zip(vit.state_dict().values(), again.state_dict().values(), strict=True))
 
 
 def test_standard_discriminator_shapes():

@@ -29,11 +29,14 @@ layers) makes the generator equivariant to translation and rotation, which matte
 for the quality of 32 x 32 stills, and costs an up- and down-sampling per layer, which a CPU cannot afford. The
 course uses StyleGAN2's synthesis layers (bilinear 2x up-sampling, 3 x 3 modulated convolutions, noise inputs),
 which StyleGAN3 itself reports as of equal FID. There is no EMA of G, no path-length or style-mixing
-regularisation, no mixed precision; a single feature network (the course's CNN) instead of EfficientNet + DeiT.
+regularisation, no mixed precision. No pretrained weights can be downloaded, so the two feature networks are the
+course's CNN classifier (for EfficientNet) and ``TinyViT``, a small vision transformer trained on the chapter's data
+(for DeiT).
 
 The module, top to bottom: ``normalize_2nd_moment``, ``EqualLinear``, ``MappingNetwork`` (with ``truncate``),
 ``SynthesisLayer``, ``ToImage``, ``SynthesisNetwork``, ``Generator``; ``class_embeddings_from_classifier``;
-``diff_augment``; ``ClassifierPyramid``, ``ProjectedDiscriminator``, ``StandardDiscriminator``;
+``diff_augment``; ``ClassifierPyramid``, ``TinyViT`` (``train_tiny_vit``, ``vit_accuracy``), ``ViTPyramid``,
+``ProjectedDiscriminator``, ``StandardDiscriminator``;
 ``classifier_logits``; ``train_step``; sampling helpers (``sample``, ``sampler``, ``mix_styles``,
 ``within_class_spread``, ``truncation_sweep``); explorers (``render_class_truncation`` / ``class_truncation_explorer``,
 ``render_style_mixing`` / ``style_mixing_explorer``, ``render_interpolation`` / ``interpolation_explorer``).
@@ -53,6 +56,7 @@ from ..losses import hinge_discriminator_loss, hinge_generator_loss
 
 __all__ = ["normalize_2nd_moment", "EqualLinear", "MappingNetwork", "truncate", "SynthesisLayer", "ToImage",
            "SynthesisNetwork", "Generator", "class_embeddings_from_classifier", "diff_augment", "ClassifierPyramid",
+           "TinyViT", "train_tiny_vit", "vit_accuracy", "ViTPyramid",
            "ProjectedDiscriminator", "StandardDiscriminator", "classifier_logits", "downsample_to", "train_step",
            "sample", "sampler", "mix_styles", "within_class_spread", "truncation_sweep", "render_class_truncation",
            "class_truncation_explorer", "render_style_mixing", "style_mixing_explorer", "render_interpolation",
@@ -353,6 +357,128 @@ class ClassifierPyramid(nn.Module):
         return features
 
 
+class TinyViT(nn.Module):
+    """A small vision transformer (Dosovitskiy et al. 2021, arXiv 2010.11929), the course's stand-in for the DeiT
+    that Projected GAN and StyleGAN-XL use as their second feature network:
+
+        tokens_0 = [x_cls; E x_1; ...; E x_N] + E_pos     N = (32 / 4)^2 = 64 patches of 4 x 4 pixels, E linear
+        tokens_b = Block_b(tokens_{b-1}),  b = 1..depth   pre-norm encoder blocks: multi-head self-attention + MLP
+        logits   = W LayerNorm(tokens_depth[cls])
+
+    The blocks are ``torch.nn.TransformerEncoderLayer`` (``norm_first``, GELU, no dropout). ``token_maps`` returns
+    the patch tokens after the chosen blocks reshaped to (B, dim, 8, 8) feature maps, which is what Projected GAN
+    takes from DeiT (before its reassembly layers). Trained here as a classifier on the chapter's data
+    (``train_tiny_vit``), since no pretrained weights can be downloaded."""
+
+    def __init__(self, channels: int = 1, n_classes: int = 20, image_size: int = 32, patch: int = 4, dim: int = 64,
+                 depth: int = 4, heads: int = 4, mlp_ratio: int = 2):
+        super().__init__()
+        if image_size % patch:
+            raise ValueError(f"image_size ({image_size}) must be a multiple of the patch size ({patch})")
+        self.channels, self.image_size, self.patch, self.dim = channels, image_size, patch, dim
+        self.grid = image_size // patch
+        self.patch_embed = nn.Conv2d(channels, dim, patch, stride=patch)     # E: one linear map per 4 x 4 patch
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.pos_embed = nn.Parameter(torch.randn(1, self.grid ** 2 + 1, dim) * 0.02)
+        self.blocks = nn.ModuleList([nn.TransformerEncoderLayer(dim, heads, mlp_ratio * dim, dropout=0.0,
+                                                                activation="gelu", batch_first=True,
+                                                                norm_first=True) for _ in range(depth)])
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, n_classes)
+
+    def _tokens(self, x: torch.Tensor, upto: int) -> list[torch.Tensor]:
+        from ..metrics.features import adapt
+
+        x = adapt(x, self.channels, self.image_size)
+        t = self.patch_embed(x).flatten(2).transpose(1, 2)                  # (B, N, dim)
+        t = torch.cat([self.cls_token.expand(t.shape[0], -1, -1), t], dim=1) + self.pos_embed
+        out = []
+        for block in self.blocks[:upto]:
+            t = block(t)
+            out.append(t)
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits of images in [-1, 1] (any size: resized to ``image_size``)."""
+        return self.head(self.norm(self._tokens(x, len(self.blocks))[-1][:, 0]))
+
+    def token_maps(self, x: torch.Tensor, layers=(2, 4)) -> list[torch.Tensor]:
+        """The patch tokens after blocks ``layers`` (1-based), each reshaped to (B, dim, grid, grid)."""
+        tokens = self._tokens(x, max(layers))
+        B = x.shape[0]
+        return [tokens[b - 1][:, 1:].transpose(1, 2).reshape(B, self.dim, self.grid, self.grid) for b in layers]
+
+
+def train_tiny_vit(dataset, test_set=None, steps: int = 300, batch_size: int = 64, lr: float = 2e-3,
+                   weight_decay: float = 0.05, seed: int = 0, device="cpu", name: str = "tiny-vit",
+                   n_test: int = 2000, **vit_kwargs):
+    """Train (or load) a ``TinyViT`` classifier on ``dataset`` through ``gan_course.training.Run``: AdamW with a
+    linear warm-up (10% of the steps) and cosine decay of the learning rate, cross-entropy. The run lives under
+    ``gan_course.paths.runs_dir() / name``, so a second call with the same configuration loads the checkpoint
+    instead of training. Returns ``(vit, accuracy, run)``: the network in eval mode and frozen, and its accuracy
+    on the first ``n_test`` images of ``test_set`` (logged in the run's history at the last step)."""
+    from ..training import Batches, Run
+
+    torch.manual_seed(seed)
+    channels = dataset.images.shape[1] if hasattr(dataset, "images") else dataset[0][0].shape[0]
+    vit = TinyViT(channels, len(dataset.classes), **vit_kwargs).to(device)
+    opt = torch.optim.AdamW(vit.parameters(), lr=lr, weight_decay=weight_decay)
+    config = dict(steps=steps, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed,
+                  n_test=n_test, architecture=repr(vit))
+    run = Run(name, {"vit": vit}, {"vit": opt}, config=config, device=device, live=False)
+    batches = run.attach(batches=Batches(dataset, batch_size, seed=seed, device=device))
+    warmup = max(1, steps // 10)
+    for step in run.steps(steps):
+        t = (step - warmup) / max(1, steps - warmup)
+        for group in opt.param_groups:     # a function of the step alone: identical after a resume
+            group["lr"] = lr * ((step + 1) / warmup if step < warmup else 0.5 * (1 + math.cos(math.pi * t)))
+        vit.train()
+        x, y = batches.next()[:2]
+        loss = F.cross_entropy(vit(x), y)
+        run.update("vit", loss)
+        run.log(loss=loss.detach())
+        if step + 1 == steps and test_set is not None:
+            run.log(test_accuracy=vit_accuracy(vit, test_set, n_test))
+    vit.eval().requires_grad_(False)
+    return vit, run.history.last("test_accuracy", float("nan")), run
+
+
+@torch.no_grad()
+def vit_accuracy(vit: TinyViT, dataset, n: int = 2000, batch_size: int = 500) -> float:
+    """Fraction of the first ``n`` images of ``dataset`` that ``vit`` classifies correctly."""
+    was = vit.training
+    vit.eval()
+    n = min(n, len(dataset))
+    correct = 0
+    for start in range(0, n, batch_size):
+        x, y = dataset.get_batch(torch.arange(start, min(start + batch_size, n)))[:2]
+        correct += int((vit(x.to(next(vit.parameters()).device)).argmax(1).cpu() == y).sum())
+    vit.train(was)
+    return correct / n
+
+
+class ViTPyramid(nn.Module):
+    """A frozen ``TinyViT`` as feature maps F_1..F_L for ``ProjectedDiscriminator``: its patch tokens after blocks
+    ``layers``, each (B, dim, 8, 8) for 32 x 32 inputs (Projected GAN hooks DeiT's blocks the same way). Frozen like
+    ``ClassifierPyramid``: ``requires_grad=False``, always eval mode, differentiable with respect to its input."""
+
+    def __init__(self, vit: TinyViT, layers=(2, 4)):
+        super().__init__()
+        if not all(1 <= b <= len(vit.blocks) for b in layers):
+            raise ValueError(f"layers must be in 1..{len(vit.blocks)}, got {layers}")
+        self.vit, self.layers = vit, tuple(layers)
+        self.out_channels = [vit.dim] * len(self.layers)
+        self.out_sizes = [vit.grid] * len(self.layers)
+        self.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True):
+        return super().train(False)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return self.vit.token_maps(x, self.layers)
+
+
 def _sn_conv(c_in, c_out, k, stride=1, padding=0):
     return spectral_norm(nn.Conv2d(c_in, c_out, k, stride, padding))
 
@@ -396,7 +522,7 @@ class ProjectedDiscriminator(nn.Module):
     heads and positions are concatenated: (B, N); the hinge loss averages them.
 
     ``feature_networks``: a list of ``ClassifierPyramid``-like modules (StyleGAN-XL: EfficientNet-lite0 and DeiT-M;
-    the course: its CNN classifier). ``augment``: DiffAugment translation on every input (``diff_augment``).
+    the course: its CNN classifier and a ``TinyViT``, through ``ViTPyramid``), each with its own mixing and heads. ``augment``: DiffAugment translation on every input (``diff_augment``).
     """
 
     def __init__(self, feature_networks, n_classes: int, mix_channels: int = 64, head_width: int = 64,
