@@ -256,18 +256,18 @@ def test_embedded_dataset_is_cached_once_then_read_from_the_file(tmp_path, monke
     calls = []
     real_build = shapes.build
 
-    def counting_build(split, size):
-        calls.append((split, size))
-        return real_build(split, size)
+    def counting_build(split, size, layout):
+        calls.append((split, size, layout))
+        return real_build(split, size, layout)
 
     monkeypatch.setattr(shapes, "build", counting_build)
     first = load("shapes", "test", root=tmp_path)
     path = data.cache_file("shapes", "test", 32, root=tmp_path)
-    assert path.exists() and calls == [("test", 32)]
+    assert path.exists() and calls == [("test", 32, "random")]
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]     # nothing half-written left
     assert [p.name for p in tmp_path.iterdir() if not p.name.startswith(".")] == [path.name]
 
-    def failing_build(split, size):
+    def failing_build(split, size, layout):
         raise AssertionError("the cache file should have been used")
 
     monkeypatch.setattr(shapes, "build", failing_build)
