@@ -265,13 +265,14 @@ def test_projected_discriminator_with_vit_features_frozen_heads_train():
 
 def test_train_tiny_vit_learns_and_is_cached(tmp_build):
     from gan_course import data
+    from gan_course.metrics import train_classifier
 
     ds = data.load("glyphs", split="test", image_size=32)
     kwargs = dict(steps=30, batch_size=32, lr=3e-3, name="vit-test", n_test=200, dim=16, depth=1, heads=2)
     vit, accuracy, run = xl.train_tiny_vit(ds, ds, **kwargs)
     losses = run.history.values("loss")
     assert len(losses) == 30 and sum(losses[-5:]) / 5 < sum(losses[:5]) / 5     # it learns
-    assert 0.0 <= accuracy <= 1.0 and accuracy == xl.vit_accuracy(vit, ds, 200)
+    assert 0.0 <= accuracy <= 1.0 and accuracy == train_classifier.accuracy(vit, ds, limit=200)
     assert not vit.training and not any(p.requires_grad for p in vit.parameters())
     assert (tmp_build / "runs" / "vit-test" / "checkpoint.pt").exists()
     again, accuracy_again, run_again = xl.train_tiny_vit(ds, ds, **kwargs)      # a re-run loads, does not train

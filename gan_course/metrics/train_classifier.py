@@ -40,13 +40,17 @@ def _load(dataset: str, split: str, root: str | None):
 
 @torch.no_grad()
 def accuracy(net, dataset, batch_size: int = 1000, limit: int | None = None) -> float:
-    """Fraction of the (first ``limit``) images of ``dataset`` that ``net`` classifies correctly."""
+    """Fraction of the (first ``limit``) images of ``dataset`` that ``net`` (anything with ``logits(x)``)
+    classifies correctly, in eval mode on ``net``'s device; ``net``'s mode is restored afterwards."""
+    was = net.training
     net.eval()
+    device = next(net.parameters()).device
     n = len(dataset) if limit is None else min(limit, len(dataset))
     correct = 0
     for start in range(0, n, batch_size):
-        x, y = dataset.get_batch(torch.arange(start, min(start + batch_size, n)))
-        correct += (net.logits(x).argmax(1).cpu() == y).sum().item()
+        x, y = dataset.get_batch(torch.arange(start, min(start + batch_size, n)))[:2]
+        correct += (net.logits(x.to(device)).argmax(1).cpu() == y).sum().item()
+    net.train(was)
     return correct / n
 
 

@@ -35,7 +35,7 @@ course's CNN classifier (for EfficientNet) and ``TinyViT``, a small vision trans
 
 The module, top to bottom: ``normalize_2nd_moment``, ``EqualLinear``, ``MappingNetwork`` (with ``truncate``),
 ``SynthesisLayer``, ``ToImage``, ``SynthesisNetwork``, ``Generator``; ``class_embeddings_from_classifier``;
-``diff_augment``; ``ClassifierPyramid``, ``TinyViT`` (``train_tiny_vit``, ``vit_accuracy``), ``ViTPyramid``,
+``diff_augment``; ``ClassifierPyramid``, ``TinyViT`` (``train_tiny_vit``), ``ViTPyramid``,
 ``ProjectedDiscriminator``, ``StandardDiscriminator``;
 ``classifier_logits``; ``train_step``; sampling helpers (``sample``, ``sampler``, ``mix_styles``,
 ``within_class_spread``, ``truncation_sweep``); explorers (``render_class_truncation`` / ``class_truncation_explorer``,
@@ -56,7 +56,7 @@ from ..losses import hinge_discriminator_loss, hinge_generator_loss
 
 __all__ = ["normalize_2nd_moment", "EqualLinear", "MappingNetwork", "truncate", "SynthesisLayer", "ToImage",
            "SynthesisNetwork", "Generator", "class_embeddings_from_classifier", "diff_augment", "ClassifierPyramid",
-           "TinyViT", "train_tiny_vit", "vit_accuracy", "ViTPyramid",
+           "TinyViT", "train_tiny_vit", "ViTPyramid",
            "ProjectedDiscriminator", "StandardDiscriminator", "classifier_logits", "downsample_to", "train_step",
            "sample", "sampler", "mix_styles", "within_class_spread", "truncation_sweep", "render_class_truncation",
            "class_truncation_explorer", "render_style_mixing", "style_mixing_explorer", "render_interpolation",
@@ -402,6 +402,8 @@ class TinyViT(nn.Module):
         """Class logits of images in [-1, 1] (any size: resized to ``image_size``)."""
         return self.head(self.norm(self._tokens(x, len(self.blocks))[-1][:, 0]))
 
+    logits = forward          # the course classifiers' interface (``gan_course.metrics.train_classifier.accuracy``)
+
     def token_maps(self, x: torch.Tensor, layers=(2, 4)) -> list[torch.Tensor]:
         """The patch tokens after blocks ``layers`` (1-based), each reshaped to (B, dim, grid, grid)."""
         tokens = self._tokens(x, max(layers))
@@ -417,6 +419,7 @@ def train_tiny_vit(dataset, test_set=None, steps: int = 300, batch_size: int = 6
     ``gan_course.paths.runs_dir() / name``, so a second call with the same configuration loads the checkpoint
     instead of training. Returns ``(vit, accuracy, run)``: the network in eval mode and frozen, and its accuracy
     on the first ``n_test`` images of ``test_set`` (logged in the run's history at the last step)."""
+    from ..metrics.train_classifier import accuracy
     from ..training import Batches, Run
 
     torch.manual_seed(seed)
@@ -438,23 +441,9 @@ def train_tiny_vit(dataset, test_set=None, steps: int = 300, batch_size: int = 6
         run.update("vit", loss)
         run.log(loss=loss.detach())
         if step + 1 == steps and test_set is not None:
-            run.log(test_accuracy=vit_accuracy(vit, test_set, n_test))
+            run.log(test_accuracy=accuracy(vit, test_set, limit=n_test))
     vit.eval().requires_grad_(False)
     return vit, run.history.last("test_accuracy", float("nan")), run
-
-
-@torch.no_grad()
-def vit_accuracy(vit: TinyViT, dataset, n: int = 2000, batch_size: int = 500) -> float:
-    """Fraction of the first ``n`` images of ``dataset`` that ``vit`` classifies correctly."""
-    was = vit.training
-    vit.eval()
-    n = min(n, len(dataset))
-    correct = 0
-    for start in range(0, n, batch_size):
-        x, y = dataset.get_batch(torch.arange(start, min(start + batch_size, n)))[:2]
-        correct += int((vit(x.to(next(vit.parameters()).device)).argmax(1).cpu() == y).sum())
-    vit.train(was)
-    return correct / n
 
 
 class ViTPyramid(nn.Module):
