@@ -1,13 +1,13 @@
 """Longer runs of the course's own notebooks, shipped as small generator checkpoints.
 
 A chapter's full setting trains for the few minutes a laptop CPU affords. For the chapters whose models need far
-more steps than that to draw every class (07 SAGAN, 08 BigGAN), the course ships the generator of *the same
+more steps than that to draw every class (07 SAGAN, 08 BigGAN, 09 StarGAN), the course ships the generator of *the same
 notebook* trained longer: same code, same seed, same defaults, except the parameters listed in ``RECIPES``
 (more steps, fewer evaluations, the comparison arms shortened because only the main run is kept). The notebook
 trains its own run as usual and then loads this one beside it, so a learner sees what the same model becomes with
 more compute, and the explorers have a model worth exploring.
 
-Nothing is downloaded: the files are in ``gan_course/pretrained/weights/`` (about 1 MB each), and
+Nothing is downloaded: the files are in ``gan_course/pretrained/weights/`` (0.4-2.5 MB each), and
 
     python -m gan_course.pretrained 07_sagan
 
@@ -15,8 +15,8 @@ reproduces one (it executes ``notebooks/07_sagan.ipynb`` with the recipe's param
 directory, then exports the run's generator; about an hour on one CPU thread). ``weights/README.md`` lists what
 is shipped: steps, training time, threads, the exact command.
 
-Each file holds ``{"state_dict": ..., "meta": {...}}``: fp32 weights of the generator (with its spectral-norm
-vectors) and the run's metadata: the notebook's configuration, the recipe, steps, training seconds, torch version.
+Each file holds ``{"state_dict": ..., "meta": {...}}``: the generator's weights in fp16 (with its spectral-norm
+vectors; the notebooks measure the loaded model, so every number they print is of these weights) and the run's metadata: the notebook's configuration, the recipe, steps, training seconds, torch version.
 """
 
 from __future__ import annotations
@@ -44,6 +44,10 @@ RECIPES: dict[str, dict] = {
         "model": "G_ema",
         "parameters": {"STEPS": 12000, "EMA_START": 6000, "NO_ORTHO_STEPS": 20, "SPECTRA_EVERY": 200,
                        "COLLAPSE_STEPS": 10},
+    },
+    "09_stargan": {
+        "model": "G",
+        "parameters": {"STEPS": 20000, "ABLATION_STEPS": 10, "MASK_STEPS": 10},
     },
 }
 
@@ -99,8 +103,13 @@ def load(name: str, model: nn.Module, *, dataset: str, data_options: dict | None
     The checkpoint is used only for the data it was trained on (``dataset`` and ``data_options``, e.g.
     ``{"layout": "centred"}``) and an identically shaped model. Otherwise: ``ValueError`` naming the difference
     when ``required``, else a printed explanation and ``None`` (a notebook whose settings were changed carries on
-    without the comparison). An unknown ``name`` always raises ``ValueError`` listing the shipped ones.
+    without the comparison; so does one whose recipe has not been exported yet). A name that is neither shipped
+    nor a recipe always raises ``ValueError`` listing the shipped ones.
     """
+    if not required and name in RECIPES and name not in available():   # a recipe whose run is not exported yet
+        print(f"No shipped longer run {name!r} (make it with: python -m gan_course.pretrained {name}). "
+              f"Skipping the comparison with it.")
+        return None
     blob = _read(name)
     reason = _mismatch(blob, model, dataset, data_options)
     if reason is not None:
@@ -110,7 +119,7 @@ def load(name: str, model: nn.Module, *, dataset: str, data_options: dict | None
         print(message + " Skipping the comparison with it.")
         return None
     device = next(model.parameters()).device
-    model.load_state_dict({k: v.to(device) for k, v in blob["state_dict"].items()})
+    model.load_state_dict({k: v.to(device) for k, v in blob["state_dict"].items()})  # fp16 -> the model's dtype
     return dict(blob["meta"])
 
 
@@ -131,7 +140,7 @@ def export(name: str, build: Path, directory: Path = WEIGHTS_DIR) -> Path:
             "papermill": f"OMP_NUM_THREADS=1 papermill notebooks/{name}.ipynb OUT.ipynb {flags}"}
     path = Path(directory) / f"{name}.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_save({"state_dict": {k: v.float() if v.is_floating_point() else v for k, v in weights.items()},
+    atomic_save({"state_dict": {k: v.half() if v.is_floating_point() else v for k, v in weights.items()},
                  "meta": meta}, path)
     write_readme(directory)
     return path
