@@ -177,6 +177,9 @@ def write_table(results: dict[str, dict], target: Path, notebooks: list[Path] | 
         "`random Inception`: the random Inception-v3 of rFID). Values of different networks are not comparable,",
         "and neither are values measured with different `n` (see each chapter's details). Wall time is the",
         "whole notebook; images/s is what the chapter measured (training throughput for GAN chapters).",
+        "The summary is the chapter's own run at its default budget; in the details, keys starting with",
+        "`pretrained_` measure the longer run of the same notebook that `gan_course/pretrained/` ships (07, 08),",
+        "evaluated by the notebook in the same way.",
         "",
         "| chapter | dataset | n | FID | KID | precision | recall | IS | classes covered (class KL) | wall time "
         "| images/s | measured on |",

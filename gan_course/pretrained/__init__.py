@@ -1,13 +1,13 @@
 """Longer runs of the course's own notebooks, shipped as small generator checkpoints.
 
 A chapter's full setting trains for the few minutes a laptop CPU affords. For the chapters whose models need far
-more steps than that to draw every class (07 SAGAN, 08 BigGAN, 09 StarGAN), the course ships the generator of *the same
+more steps than that to draw every class (07 SAGAN, 08 BigGAN), the course ships the generator of *the same
 notebook* trained longer: same code, same seed, same defaults, except the parameters listed in ``RECIPES``
 (more steps, fewer evaluations, the comparison arms shortened because only the main run is kept). The notebook
 trains its own run as usual and then loads this one beside it, so a learner sees what the same model becomes with
 more compute, and the explorers have a model worth exploring.
 
-Nothing is downloaded: the files are in ``gan_course/pretrained/weights/`` (0.4-2.5 MB each), and
+Nothing is downloaded: the files are in ``gan_course/pretrained/weights/`` (about 0.5 MB each), and
 
     python -m gan_course.pretrained 07_sagan
 
@@ -44,10 +44,6 @@ RECIPES: dict[str, dict] = {
         "model": "G_ema",
         "parameters": {"STEPS": 12000, "EMA_START": 6000, "NO_ORTHO_STEPS": 20, "SPECTRA_EVERY": 200,
                        "COLLAPSE_STEPS": 10},
-    },
-    "09_stargan": {
-        "model": "G",
-        "parameters": {"STEPS": 20000, "ABLATION_STEPS": 10, "MASK_STEPS": 10},
     },
 }
 
