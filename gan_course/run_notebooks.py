@@ -50,14 +50,16 @@ def student_copy(path: Path, out_dir: Path) -> Path:
     return target
 
 
-def execute(path: Path, out_dir: Path, smoke: bool, html: bool = True, cwd: Path | None = None) -> Path:
-    """Run ``path`` with papermill into ``out_dir`` (SMOKE injected), then write ``<name>.html`` beside it."""
+def execute(path: Path, out_dir: Path, smoke: bool, html: bool = True, cwd: Path | None = None,
+            parameters: dict | None = None) -> Path:
+    """Run ``path`` with papermill into ``out_dir`` (SMOKE and any other ``parameters`` injected), then write
+    ``<name>.html`` beside it."""
     import papermill
 
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / path.name
-    papermill.execute_notebook(str(path), str(target), parameters={"SMOKE": smoke}, kernel_name="python3",
-                               cwd=str(cwd or path.parent), progress_bar=False)
+    papermill.execute_notebook(str(path), str(target), parameters={"SMOKE": smoke, **(parameters or {})},
+                               kernel_name="python3", cwd=str(cwd or path.parent), progress_bar=False)
     if html:
         from nbconvert import HTMLExporter
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -114,8 +113,7 @@ def load(name: str, model: nn.Module, *, dataset: str, data_options: dict | None
             raise ValueError(message)
         print(message + " Skipping the comparison with it.")
         return None
-    device = next(model.parameters()).device
-    model.load_state_dict({k: v.to(device) for k, v in blob["state_dict"].items()})  # fp16 -> the model's dtype
+    model.load_state_dict(blob["state_dict"])   # copied into the model's own dtype (fp16 -> fp32) and device
     return dict(blob["meta"])
 
 
@@ -172,17 +170,15 @@ def write_readme(directory: Path = WEIGHTS_DIR) -> Path:
 
 def reproduce(name: str, build: Path | None = None) -> Path:
     """Execute ``notebooks/<name>.ipynb`` with the recipe's parameters (one thread), then ``export`` its run."""
-    import papermill
+    from ..run_notebooks import execute
 
     root = paths.project_root()
     if root is None:
         raise RuntimeError("Reproducing a checkpoint needs the repository's notebooks/ (run it inside a clone).")
     build = Path(build or root / "build" / "pretrained")
-    build.mkdir(parents=True, exist_ok=True)
-    os.environ.update(GAN_COURSE_BUILD=str(build), OMP_NUM_THREADS="1")
-    notebook = root / "notebooks" / f"{name}.ipynb"
-    papermill.execute_notebook(str(notebook), str(build / notebook.name), parameters=_recipe(name)["parameters"],
-                               kernel_name="python3", cwd=str(notebook.parent), progress_bar=False)
+    os.environ.update(GAN_COURSE_BUILD=str(build), OMP_NUM_THREADS="1")   # the kernel inherits both
+    execute(root / "notebooks" / f"{name}.ipynb", build, smoke=False, html=False,
+            parameters=_recipe(name)["parameters"])
     return export(name, build)
 
 
@@ -203,6 +199,3 @@ def main(argv=None) -> int:
     print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KB)")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
