@@ -4,6 +4,7 @@
 - ``SelfAttention2d``: the self-attention block of SAGAN (Zhang et al., 2018), also in BigGAN.
 - ``ConditionalBatchNorm2d``: batch norm whose gain and bias are predicted from a conditioning vector (BigGAN).
 - ``ModulatedConv2d``: StyleGAN2's modulated / demodulated convolution (Karras et al., 2020), used by StyleGAN-XL.
+- ``diff_augment``: DiffAugment's random translation of D's inputs (Zhao et al., 2020), StyleGAN-XL and StarGAN.
 """
 
 from __future__ import annotations
@@ -149,3 +150,20 @@ class ModulatedConv2d(nn.Module):
         w = w.reshape(B * self.out_channels, C, self.kernel_size, self.kernel_size)
         y = F.conv2d(x.reshape(1, B * C, H, W), w, padding=self.kernel_size // 2, groups=B)
         return y.reshape(B, self.out_channels, y.shape[-2], y.shape[-1])
+
+
+# --------------------------------------------------------------------------- augmentation for D
+def diff_augment(x: torch.Tensor, translation: float = 0.125, generator: torch.Generator | None = None):
+    """Differentiable augmentation (Zhao et al. 2020, arXiv 2006.10738), the translation part: shift each image by up
+    to ``translation`` of its size, padding with the background (-1). Applied to every image D sees, real or
+    generated, with gradients flowing through to G, so D cannot key on where a pixel sits and G cannot win by
+    placing one. Projected GAN / StyleGAN-XL use it (with DiffAugment's cutout and colour); chapter 09 uses it
+    for StarGAN's discriminator."""
+    if translation <= 0:
+        return x
+    B, _, H, W = x.shape
+    sh, sw = int(H * translation + 0.5), int(W * translation + 0.5)
+    dy = torch.randint(-sh, sh + 1, (B,), generator=generator).tolist()
+    dx = torch.randint(-sw, sw + 1, (B,), generator=generator).tolist()
+    padded = F.pad(x, (sw, sw, sh, sh), value=-1.0)
+    return torch.stack([padded[b, :, sh + dy[b]:sh + dy[b] + H, sw + dx[b]:sw + dx[b] + W] for b in range(B)])

@@ -96,6 +96,19 @@ def test_generator_output_shape_range_and_it_reads_the_label():
         G(torch.randn(1, 1, 18, 18), torch.zeros(1, 4))
 
 
+def test_generator_upsampling_choices():
+    torch.manual_seed(0)
+    x, c = torch.randn(2, 1, 16, 16), S.all_domains(FAMILIES)[:2]
+    paper = S.Generator(c_dim=4, conv_dim=8, repeat_num=1)
+    resize = S.Generator(c_dim=4, conv_dim=8, repeat_num=1, upsample="nearest")
+    assert sum(isinstance(m, nn.ConvTranspose2d) for m in paper.modules()) == 2            # Table 4
+    assert not any(isinstance(m, nn.ConvTranspose2d) for m in resize.modules())
+    assert sum(isinstance(m, nn.Upsample) and m.mode == "nearest" for m in resize.modules()) == 2
+    assert resize(x, c).shape == paper(x, c).shape == x.shape
+    with pytest.raises(ValueError, match="upsample must be one of .*transposed.*nearest.*got 'bilinear'"):
+        S.Generator(c_dim=4, upsample="bilinear")
+
+
 def test_residual_generator_starts_as_the_identity_and_stays_in_range():
     torch.manual_seed(0)
     G = S.Generator(c_dim=4, conv_dim=8, repeat_num=1, residual=True)
@@ -121,6 +134,22 @@ def test_discriminator_has_two_heads_on_one_body_and_no_normalisation():
     slopes = {m.negative_slope for m in D.modules() if isinstance(m, nn.LeakyReLU)}
     assert slopes == {0.01}
     assert S.Discriminator(3, image_size=28, conv_dim=8)(torch.randn(2, 1, 28, 28))[0].shape == (2, 1, 3, 3)
+
+
+def test_discriminator_translation_shifts_inputs_in_training_only():
+    torch.manual_seed(0)
+    D = S.Discriminator(4, 1, 16, conv_dim=4, repeat_num=2, translation=0.25)
+    plain = S.Discriminator(4, 1, 16, conv_dim=4, repeat_num=2)
+    plain.load_state_dict(D.state_dict())                                # the same weights, no shifts
+    x = (torch.rand(6, 1, 16, 16) * 2 - 1).requires_grad_()
+    a, b = D(x)[1], D(x)[1]
+    assert not torch.allclose(a, b)                                       # a fresh random shift per call
+    a.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0                  # differentiable: G learns through it
+    D.eval()
+    assert torch.equal(D(x)[1], plain(x)[1]) and torch.equal(D(x)[0], plain(x)[0])   # eval: the image as it is
+    with pytest.raises(ValueError, match=r"translation must be .* \[0, 0.5\), got 0.6"):
+        S.Discriminator(4, translation=0.6)
 
 
 def test_discriminator_scores_each_sample_independently():
@@ -301,6 +330,20 @@ def test_evaluate_reports_accuracy_content_and_reconstruction():
     assert out["content_preserved"] == pytest.approx(2 / 6)                  # characters 0, 1, 2, 0, 1, 2
     assert out["identity_attribute_accuracy"] == pytest.approx(1 / 8)      # each input is in one of 8 domains
     assert 0 <= out["attribute_accuracy"] <= 1 and out["reconstruction_l1"] > 0
+    assert "d_cls_attribute_accuracy" not in out
+
+    class SaysSansRegular(nn.Module):                   # a D_cls that reads every image as "sans, regular"
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.zeros(1))
+
+        def forward(self, x):
+            return x[:, :, :1, :1], torch.tensor([[-5.0, -5.0, 5.0, -5.0]]).expand(len(x), -1)
+
+    judge = SaysSansRegular().train()
+    out = S.evaluate(G, ds, net, _ConstantContent(), n=6, D=judge)
+    assert out["d_cls_attribute_accuracy"] == pytest.approx(1 / 8)   # right only where the target is sans regular
+    assert judge.training                                             # evaluated in eval mode, then restored
 
 
 # ----------------------------------------------------------------------------------------- explorers (headless)

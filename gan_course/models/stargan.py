@@ -61,6 +61,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.base import TensorImageDataset
+from ..layers import diff_augment
 from ..losses import gradient_penalty, wasserstein_critic_loss, wasserstein_generator_loss
 from ..sampling import generate
 from ..training import set_requires_grad
@@ -73,6 +74,7 @@ LR, BETAS = 1e-4, (0.5, 0.999)
 LEAK = 0.01                 # the discriminator's LeakyReLU slope (Table 5)
 
 STYLE_ATTRIBUTES = ("bold", "italic")
+UPSAMPLING = ("transposed", "nearest")   # G's up-sampling: the paper's transposed convs, or resize + conv
 
 
 # ============================================================================ domain labels on glyphs
@@ -181,9 +183,11 @@ class Generator(nn.Module):
     """
 
     def __init__(self, c_dim: int, channels: int = 1, conv_dim: int = 32, repeat_num: int = 3,
-                 residual: bool = False):
+                 residual: bool = False, upsample: str = "transposed"):
         super().__init__()
-        self.c_dim, self.channels, self.residual = c_dim, channels, residual
+        if upsample not in UPSAMPLING:
+            raise ValueError(f"upsample must be one of {UPSAMPLING}, got {upsample!r}")
+        self.c_dim, self.channels, self.residual, self.upsample = c_dim, channels, residual, upsample
 
         def conv_in_relu(conv: nn.Module, c_out: int) -> list[nn.Module]:
             return [conv, nn.InstanceNorm2d(c_out, affine=True), nn.ReLU()]
@@ -195,7 +199,11 @@ class Generator(nn.Module):
             d *= 2
         layers += [ResidualBlock(d) for _ in range(repeat_num)]                                   # bottleneck
         for _ in range(2):                                                                        # up-sampling
-            layers += conv_in_relu(nn.ConvTranspose2d(d, d // 2, 4, 2, 1, bias=False), d // 2)
+            if upsample == "transposed":                                          # the paper
+                up = nn.ConvTranspose2d(d, d // 2, 4, 2, 1, bias=False)
+            else:                                                                   # Odena et al. (2016)
+                up = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(d, d // 2, 3, 1, 1, bias=False))
+            layers += conv_in_relu(up, d // 2)
             d //= 2
         layers.append(nn.Conv2d(d, channels, 7, 1, 3, bias=False))
         if residual:
@@ -223,12 +231,18 @@ class Discriminator(nn.Module):
     2048 channels in the paper at 128x128; 3 here at 32x32, leaving a 4x4 map). D_src: conv 3x3 stride 1 to one
     channel, a map of real/fake scores, one per patch (a Wasserstein critic: no sigmoid). D_cls: a conv whose
     kernel is the whole last map, one logit per domain label (``c_dim``).
+
+    ``translation > 0`` (not in the paper; DiffAugment, Zhao et al. 2020, arXiv 2006.10738) shifts every image D
+    sees in training, real or generated, by a random offset up to that fraction of its size, with gradients to G.
+    The chapter uses it because a small D_cls is easy for G to fool with a blotch at a fixed place (Sec. 3.2).
     """
 
     def __init__(self, c_dim: int, channels: int = 1, image_size: int = 32, conv_dim: int = 32,
-                 repeat_num: int = 3):
+                 repeat_num: int = 3, translation: float = 0.0):
         super().__init__()
-        self.c_dim = c_dim
+        if not 0 <= translation < 0.5:
+            raise ValueError(f"translation must be a fraction of the image size in [0, 0.5), got {translation}")
+        self.c_dim, self.translation = c_dim, translation
         layers: list[nn.Module] = []
         c_in, size = channels, image_size
         for i in range(repeat_num):
@@ -244,6 +258,8 @@ class Discriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(out_src, out_cls)``: real/fake scores (B, 1, h, w) and domain logits (B, c_dim)."""
+        if self.training and self.translation:
+            x = diff_augment(x, self.translation)         # a random shift of every input, with gradients
         h = self.main(x)
         return self.conv_src(h), self.conv_cls(h).flatten(1)
 
@@ -530,13 +546,16 @@ def translate(G: nn.Module, x: torch.Tensor, c: torch.Tensor, batch_size: int = 
 
 @torch.no_grad()
 def evaluate(G: nn.Module, dataset, attribute_net: AttributeClassifier, content_net, n: int = 500,
-             label_of: Callable[[torch.Tensor], torch.Tensor] | None = None) -> dict[str, float]:
+             label_of: Callable[[torch.Tensor], torch.Tensor] | None = None,
+             D: nn.Module | None = None) -> dict[str, float]:
     """Translate ``n`` test images into EVERY domain and measure (Sec. 4's questions, with independent judges):
 
     - ``attribute_accuracy`` (and per label): ``attribute_net`` reads the target labels off G(x, c);
     - ``content_preserved``: ``content_net`` (the course's glyph classifier) still reads x's character;
     - ``reconstruction_l1``: mean |x - G(G(x, c), c')| per pixel (images in [-1, 1]);
-    - ``identity_attribute_accuracy``: the attribute accuracy of G(x, c) = x, the score of doing nothing.
+    - ``identity_attribute_accuracy``: the attribute accuracy of G(x, c) = x, the score of doing nothing;
+    - ``d_cls_attribute_accuracy`` (when ``D`` is given): the same count with G's own judge, D_cls (unshifted
+      inputs), read like ``attribute_net``. Far above ``attribute_accuracy`` means G learned to fool D_cls.
 
     ``label_of`` maps domain labels to what G takes (e.g. ``mask.encode(c, k)``); the identity by default.
     """
@@ -557,6 +576,13 @@ def evaluate(G: nn.Module, dataset, attribute_net: AttributeClassifier, content_
     out["content_preserved"] = float((char_pred == chars.repeat_interleave(K)).float().mean())
     out["reconstruction_l1"] = float((rec - xs).abs().mean())
     out["identity_attribute_accuracy"] = label_accuracy(c_prime.repeat_interleave(K, 0), cs, names)["all"]
+    if D is not None:
+        was = D.training
+        D.eval()
+        device = next(D.parameters()).device
+        logits = torch.cat([D(fake[i:i + 512].to(device))[1].float().cpu() for i in range(0, len(fake), 512)])
+        D.train(was)
+        out["d_cls_attribute_accuracy"] = label_accuracy(logits_to_labels(logits), cs, names)["all"]
     return out
 
 

@@ -51,7 +51,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..layers import ModulatedConv2d, spectral_norm
+from ..layers import ModulatedConv2d, diff_augment, spectral_norm
 from ..losses import hinge_discriminator_loss, hinge_generator_loss
 
 __all__ = ["normalize_2nd_moment", "EqualLinear", "MappingNetwork", "truncate", "SynthesisLayer", "ToImage",
@@ -311,20 +311,6 @@ def class_embeddings_from_classifier(net, dataset, n_per_class: int = 100, seed:
 
 
 # --------------------------------------------------------------------------- the projected discriminator
-def diff_augment(x: torch.Tensor, translation: float = 0.125, generator: torch.Generator | None = None):
-    """Differentiable augmentation (Zhao et al. 2020, arXiv 2006.10738), the translation part: shift each image by up
-    to ``translation`` of its size, padding with the background (-1). Applied to real and generated images before
-    D, as Projected GAN does (it uses DiffAugment's translation, cutout and colour)."""
-    if translation <= 0:
-        return x
-    B, _, H, W = x.shape
-    sh, sw = int(H * translation + 0.5), int(W * translation + 0.5)
-    dy = torch.randint(-sh, sh + 1, (B,), generator=generator).tolist()
-    dx = torch.randint(-sw, sw + 1, (B,), generator=generator).tolist()
-    padded = F.pad(x, (sw, sw, sh, sh), value=-1.0)
-    return torch.stack([padded[b, :, sh + dy[b]:sh + dy[b] + H, sw + dx[b]:sw + dx[b] + W] for b in range(B)])
-
-
 class ClassifierPyramid(nn.Module):
     """A frozen pretrained network as a feature pyramid F_1..F_L: the outputs of the course classifier's three conv
     blocks (32 ch at 14 x 14, 64 at 7 x 7, 128 at 3 x 3 for its 28 x 28 input). Inputs are adapted (channels,
