@@ -44,9 +44,16 @@ The networks (Appendix, Tables 4 and 5), at the course's 32x32 grey glyphs and n
 
 What differs from the paper, said in the chapter: 32x32 grey images rather than 128x128 RGB (so 3 rather than 6
 stride-2 layers in D), conv_dim 32 rather than 64, 3 residual blocks rather than 6, no learning-rate decay,
-instance norm without running statistics (the same normalisation at training and test time), and an optional
-identity skip around G (``Generator(residual=True)``: G(x, c) = clip(x + r(x, c), -1, 1), r = 0 at the start)
-that the chapter uses to make the most of a few hundred generator updates.
+instance norm without running statistics (the same normalisation at training and test time), and three
+options the chapter switches on, each measured against the paper's choice in its Section 5:
+
+- an identity skip around G (``Generator(residual=True)``: G(x, c) = clip(x + r(x, c), -1, 1), r = 0 at the
+  start), to make the most of a few hundred generator updates;
+- nearest-neighbour up-sampling followed by a 3x3 conv in G (``Generator(upsample="nearest")``) instead of
+  transposed convolutions, which print a checkerboard (Odena, Dumoulin & Olah, Distill 2016);
+- a random translation of every image D sees (``Discriminator(translation=0.125)``, DiffAugment's, Zhao et al.
+  2020), because with the paper's networks at this size G learns to fool D_cls with a blotch at a fixed place
+  (``evaluate(..., D=D)`` measures D_cls's reading beside an independent classifier's).
 """
 
 from __future__ import annotations
@@ -180,6 +187,11 @@ class Generator(nn.Module):
     network predict a change r(x, c) instead of the image: G(x, c) = clip(x + r(x, c), -1, 1), with the last conv
     initialised to zero, so that G starts as the identity. The course uses it because a CPU affords ~1% of the
     paper's generator updates: the paper's G first has to learn to reproduce a glyph at all.
+
+    ``upsample="nearest"`` (not in the paper) replaces each transposed conv by a nearest-neighbour resize and a 3x3
+    conv: in a transposed conv with stride 2, output pixels of each parity (even/odd row and column) are made by a
+    different quarter of the kernel, so a checkerboard is easy to learn and has to be unlearned (Odena, Dumoulin &
+    Olah, "Deconvolution and Checkerboard Artifacts", Distill 2016); resizing first treats every pixel alike.
     """
 
     def __init__(self, c_dim: int, channels: int = 1, conv_dim: int = 32, repeat_num: int = 3,
