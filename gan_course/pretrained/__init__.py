@@ -44,10 +44,6 @@ RECIPES: dict[str, dict] = {
         "parameters": {"STEPS": 12000, "EMA_START": 6000, "NO_ORTHO_STEPS": 20, "SPECTRA_EVERY": 200,
                        "COLLAPSE_STEPS": 10},
     },
-    "09_stargan": {
-        "model": "G",
-        "parameters": {"STEPS": 20000, "ABLATION_STEPS": 10, "MASK_STEPS": 10},
-    },
 }
 
 
