@@ -214,7 +214,8 @@ class Generator(nn.Module):
             if upsample == "transposed":                                          # the paper
                 up = nn.ConvTranspose2d(d, d // 2, 4, 2, 1, bias=False)
             else:                                                                   # Odena et al. (2016)
-                up = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(d, d // 2, 3, 1, 1, bias=False))
+                up = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
+                                   nn.Conv2d(d, d // 2, 3, 1, 1, bias=False))
             layers += conv_in_relu(up, d // 2)
             d //= 2
         layers.append(nn.Conv2d(d, channels, 7, 1, 3, bias=False))
@@ -274,6 +275,19 @@ class Discriminator(nn.Module):
             x = diff_augment(x, self.translation)         # a random shift of every input, with gradients
         h = self.main(x)
         return self.conv_src(h), self.conv_cls(h).flatten(1)
+
+
+class DomainClassifier(nn.Module):
+    """D_cls on its own: D's body and classification head, x -> (B, c_dim) logits, in D's current mode (so
+    ``sampling.generate`` can read labels with it like with any classifier)."""
+
+    def __init__(self, D: Discriminator):
+        super().__init__()
+        self.D = D
+        self.train(D.training)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.D(x)[1]
 
 
 # ============================================================================ the objective (Sec. 3.1, 4)
@@ -499,15 +513,9 @@ class AttributeClassifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
-    @torch.no_grad()
     def predict(self, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
         """0/1 labels: each binary attribute thresholded at 0.5, and exactly one family (argmax of its logits)."""
-        was = self.training
-        self.eval()
-        device = next(self.parameters()).device
-        logits = torch.cat([self(x[i:i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)])
-        self.train(was)
-        return logits_to_labels(logits)
+        return logits_to_labels(generate(self, x, batch_size=batch_size))
 
 
 def logits_to_labels(logits: torch.Tensor, n_binary: int = len(STYLE_ATTRIBUTES)) -> torch.Tensor:
@@ -589,11 +597,7 @@ def evaluate(G: nn.Module, dataset, attribute_net: AttributeClassifier, content_
     out["reconstruction_l1"] = float((rec - xs).abs().mean())
     out["identity_attribute_accuracy"] = label_accuracy(c_prime.repeat_interleave(K, 0), cs, names)["all"]
     if D is not None:
-        was = D.training
-        D.eval()
-        device = next(D.parameters()).device
-        logits = torch.cat([D(fake[i:i + 512].to(device))[1].float().cpu() for i in range(0, len(fake), 512)])
-        D.train(was)
+        logits = generate(DomainClassifier(D), fake, batch_size=512)
         out["d_cls_attribute_accuracy"] = label_accuracy(logits_to_labels(logits), cs, names)["all"]
     return out
 

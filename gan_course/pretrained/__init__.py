@@ -16,7 +16,8 @@ directory, then exports the run's generator; about an hour on one CPU thread). `
 is shipped: steps, training time, threads, the exact command.
 
 Each file holds ``{"state_dict": ..., "meta": {...}}``: the generator's weights in fp16 (with its spectral-norm
-vectors; the notebooks measure the loaded model, so every number they print is of these weights) and the run's metadata: the notebook's configuration, the recipe, steps, training seconds, torch version.
+vectors; the notebooks measure the loaded model, so every number they print is of these weights) and the run's
+metadata: the notebook's configuration, the recipe, steps, training seconds, torch version.
 """
 
 from __future__ import annotations
