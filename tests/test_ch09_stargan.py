@@ -318,6 +318,19 @@ def test_label_accuracy_and_logits_to_labels():
     assert S.logits_to_labels(torch.tensor([[2.0, -1.0, 0.1, 0.3]])).tolist() == [[1, 0, 0, 1]]
 
 
+def test_domain_classifier_reads_d_cls_labels_unshifted_and_keeps_d_in_training():
+    torch.manual_seed(0)
+    D = S.Discriminator(4, 1, 32, conv_dim=4, translation=0.25).train()
+    x = torch.rand(5, 1, 32, 32) * 2 - 1
+    labels = S.DomainClassifier(D).predict(x, batch_size=2)
+    assert D.training
+    assert labels.shape == (5, 4) and set(labels.unique().tolist()) <= {0.0, 1.0}
+    assert (labels[:, 2:].sum(1) == 1).all()                      # exactly one family per image
+    D.eval()
+    with torch.no_grad():
+        assert torch.equal(labels, S.logits_to_labels(D(x)[1]))    # read in eval mode: no random shift
+
+
 def test_evaluate_reports_accuracy_content_and_reconstruction():
     torch.manual_seed(0)
     ds = _domains_dataset()

@@ -289,6 +289,10 @@ class DomainClassifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.D(x)[1]
 
+    def predict(self, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+        """0/1 labels as D_cls reads them (``read_labels``)."""
+        return read_labels(self, x, batch_size)
+
 
 # ============================================================================ the objective (Sec. 3.1, 4)
 def domain_classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -514,8 +518,8 @@ class AttributeClassifier(nn.Module):
         return self.net(x)
 
     def predict(self, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-        """0/1 labels: each binary attribute thresholded at 0.5, and exactly one family (argmax of its logits)."""
-        return logits_to_labels(generate(self, x, batch_size=batch_size))
+        """0/1 labels (``read_labels``)."""
+        return read_labels(self, x, batch_size)
 
 
 def logits_to_labels(logits: torch.Tensor, n_binary: int = len(STYLE_ATTRIBUTES)) -> torch.Tensor:
@@ -523,6 +527,12 @@ def logits_to_labels(logits: torch.Tensor, n_binary: int = len(STYLE_ATTRIBUTES)
     out = (logits[:, :n_binary] > 0).float()
     family = F.one_hot(logits[:, n_binary:].argmax(1), logits.shape[1] - n_binary).float()
     return torch.cat([out, family], 1)
+
+
+def read_labels(classifier: nn.Module, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """A domain classifier's 0/1 labels for ``x`` (eval mode, in batches, on the CPU): each binary attribute
+    thresholded at probability 0.5, and exactly one family (argmax of its logits)."""
+    return logits_to_labels(generate(classifier, x, batch_size=batch_size))
 
 
 def train_attribute_classifier(dataset, steps: int = 400, batch_size: int = 128, lr: float = 2e-3,
@@ -597,8 +607,7 @@ def evaluate(G: nn.Module, dataset, attribute_net: AttributeClassifier, content_
     out["reconstruction_l1"] = float((rec - xs).abs().mean())
     out["identity_attribute_accuracy"] = label_accuracy(c_prime.repeat_interleave(K, 0), cs, names)["all"]
     if D is not None:
-        logits = generate(DomainClassifier(D), fake, batch_size=512)
-        out["d_cls_attribute_accuracy"] = label_accuracy(logits_to_labels(logits), cs, names)["all"]
+        out["d_cls_attribute_accuracy"] = label_accuracy(DomainClassifier(D).predict(fake), cs, names)["all"]
     return out
 
 
