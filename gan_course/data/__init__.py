@@ -19,6 +19,8 @@ looked, how to get it and which embedded dataset stands in for it.
 
 from __future__ import annotations
 
+import numbers
+import os
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -288,12 +290,19 @@ _register(DatasetInfo(
 
 
 # --- the API ----------------------------------------------------------------------------------------------
+_ROOT_MEANS = {"embedded": "the folder of the dataset cache (default $GAN_COURSE_CACHE, else data/)",
+               "real": "the folder holding the data (default $GAN_COURSE_DATA)"}
+
+
 def names() -> list[str]:
     """The names ``load`` accepts: embedded datasets first, then the real ones."""
     return list(_REGISTRY)
 
 
 def _entry(name: str) -> _Entry:
+    if not isinstance(name, str):
+        raise ValueError(f"The dataset name must be a string, got {type(name).__name__} {name!r}. Load one dataset "
+                        f"at a time; valid choices: {', '.join(names())}.")
     if name not in _REGISTRY:
         raise ValueError(f"Unknown dataset {name!r}. Valid choices: {', '.join(names())}.")
     return _REGISTRY[name]
@@ -321,17 +330,26 @@ def load(name: str, split: str = "train", image_size: int | None = None, root=No
     """
     entry = _entry(name)
     spec = entry.info
-    if split not in spec.splits:
+    if not isinstance(split, str) or split not in spec.splits:
         raise ValueError(f"Unknown split {split!r} for dataset {name!r}. Valid choices: {', '.join(spec.splits)}.")
     size = spec.default_size if image_size is None else image_size
-    if size not in spec.sizes:
-        raise ValueError(f"Unsupported image_size {image_size!r} for dataset {name!r}. Valid choices: "
+    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size not in spec.sizes:
+        kind = "" if isinstance(size, numbers.Integral) and not isinstance(size, bool) else \
+            f" (a {type(size).__name__}; image_size is a whole number of pixels)"
+        raise ValueError(f"Unsupported image_size {image_size!r}{kind} for dataset {name!r}. Valid choices: "
                          f"{', '.join(map(str, spec.sizes))}.")
+    size = int(size)
+    if root is not None and not isinstance(root, (str, os.PathLike)):
+        raise ValueError(f"root must be a folder path (a str or pathlib.Path), got {type(root).__name__} {root!r}. "
+                        f"For {name!r} it is {_ROOT_MEANS[spec.kind]}.")
+    if download is not None and not isinstance(download, bool):
+        raise ValueError(f"download must be True, False or None (download only if GAN_COURSE_DOWNLOAD=1), got "
+                        f"{type(download).__name__} {download!r}.")
     for key, value in options.items():
         if key not in spec.options:
             valid = ", ".join(spec.options) if spec.options else f"none ({name!r} takes no options)"
             raise ValueError(f"Unknown option {key}={value!r} for dataset {name!r}. Valid options: {valid}.")
-        if value not in spec.options[key]:
+        if not isinstance(value, str) or value not in spec.options[key]:
             raise ValueError(f"Unknown value {key}={value!r} for dataset {name!r}. Valid choices: "
                              f"{', '.join(map(str, spec.options[key]))}.")
     chosen = spec.defaults | options

@@ -18,12 +18,15 @@ pair). ``dataset.with_target(name)`` returns a view of the same tensors with ano
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
-import uuid
+import sys
 from pathlib import Path
 
 import torch
 from torch.utils.data import Dataset
+
+from .. import files
 
 __all__ = ["TensorImageDataset", "PairedImageDataset", "DatasetNotFoundError", "to_float", "to_uint8",
            "save_tensors", "load_tensors", "cached"]
@@ -192,25 +195,44 @@ class PairedImageDataset(TensorImageDataset):
 
 # --- cache files --------------------------------------------------------------------------------------------
 def save_tensors(path: Path, tensors: dict) -> None:
-    """``torch.save`` to ``path`` atomically: write a unique temporary file beside it, then ``os.replace``.
+    """``torch.save`` to ``path`` atomically (``gan_course.files.atomic_save``: a unique temporary file beside it,
+    then ``os.replace``; the temporary file is removed on any failure).
 
     Two processes building the same file at once (pytest -n 2) each write their own temporary file; the
-    last rename wins and both results are identical, so a reader never sees a half-written file.
+    last rename wins and both results are identical, so a reader never sees a half-written file. A cache can be
+    rebuilt, so it is not flushed to disk first (``fsync=False``): a power cut may cost a rebuild, never a wrong file.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        torch.save(tensors, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    files.atomic_save(tensors, path, fsync=False)
 
 
 def load_tensors(path: Path) -> dict:
-    """Load a cache file written by ``save_tensors``, memory-mapped (pages are read on first use)."""
-    return torch.load(path, mmap=True, weights_only=True)
+    """Load a cache file written by ``save_tensors``, memory-mapped (pages are read on first use).
+
+    Raises ``gan_course.files.DamagedFileError`` when the file is empty, truncated or not a torch file.
+    """
+    path = Path(path)
+    data = files.load(path, fix=_REBUILD_FIX.format(path=path), mmap=True)
+    if not isinstance(data, dict):
+        raise files.DamagedFileError(path, f"it holds a {type(data).__name__}, not the dict of tensors a dataset "
+                                     "cache holds", _REBUILD_FIX.format(path=path))
+    return data
+
+
+_REBUILD_FIX = "Delete {path}: the course rebuilds it the next time the dataset is loaded."
+
+
+def _read_cache(path: Path) -> dict | None:
+    """The tensors in ``path``; None when there is no such file, or when it is damaged (said, then rebuilt)."""
+    if not path.exists():
+        return None
+    try:
+        return load_tensors(path)
+    except files.DamagedFileError as e:
+        size = path.stat().st_size if path.exists() else 0
+        reason = e.reason if size == 0 else f"{size:,} bytes that torch cannot read back: truncated or overwritten"
+        print(f"The dataset cache file {path} is damaged ({reason}), e.g. by a build that was killed or a full "
+              "disk. Rebuilding it (nothing you trained depends on it).", file=sys.stderr)
+        return None
 
 
 @contextlib.contextmanager
@@ -218,30 +240,81 @@ def _build_lock(path: Path):
     """Hold an exclusive lock on ``path`` (POSIX ``flock``; no lock where fcntl is missing, e.g. Windows).
 
     Two processes asking for the same dataset at once (pytest -n 2, two notebooks) then build it once: the
-    second waits and reads the first one's file.
+    second waits and reads the first one's file. Yields False (no lock) where the lock file cannot be created
+    (a read-only cache folder): the dataset is then built in memory only.
     """
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows: the atomic rename still keeps the file whole
-        yield
+        yield True
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a")  # noqa: SIM115 - closed below, after the lock is released
+    except OSError:
+        yield False
+        return
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            yield
+            yield True
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _not_saved(path: Path, error: OSError) -> str:
+    why = str(error) if isinstance(error, files.DiskFullError) else f"{type(error).__name__}: {error}"
+    return (f"Could not save the dataset cache {path} ({why}). The dataset was built in memory and works now, but "
+            f"it will be built again next time. To keep it, make {path.parent} writable, or set the environment "
+            "variable GAN_COURSE_CACHE to a writable folder (or pass root= to gan_course.data.load).")
+
+
+def _remove_legacy_temps(path: Path) -> None:
+    """Delete ``.<name>.<pid>.<hex>.tmp`` files that builds killed before this version of the course left behind
+    (its temporaries are now ``files.atomic_save``'s, cleaned by ``files.remove_stale_temps``)."""
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2:].split(".")[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)                         # the writer still runs: leave its file alone
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+def _identity(path: Path) -> tuple | None:
+    """(inode, modification time, size) of ``path``, None if absent: tells whether another process replaced it."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
 def cached(path: Path, builder, *args) -> dict:
-    """The tensors in cache file ``path`` (memory-mapped) if it exists, else ``builder(*args)``, saved there."""
+    """The tensors in cache file ``path`` (memory-mapped) if it exists, else ``builder(*args)``, saved there.
+
+    Temporary files of earlier builds that died (a killed kernel mid-save; a 64x64 shapes cache is 740 MB) are
+    removed first. A damaged cache file is rebuilt, with a message; a folder that cannot be written (read-only, or
+    a full disk) gives a message naming it and ``GAN_COURSE_CACHE``, and the dataset built in memory.
+    """
     path = Path(path)
-    if path.exists():
-        return load_tensors(path)
-    with _build_lock(path.with_name(f".{path.name}.lock")):
-        if path.exists():                                # built by another process while we waited
-            return load_tensors(path)
+    files.remove_stale_temps(path.parent, path.name)
+    _remove_legacy_temps(path)
+    seen = _identity(path)
+    data = _read_cache(path)
+    if data is not None:
+        return data
+    with _build_lock(path.with_name(f".{path.name}.lock")) as locked:
+        if locked and _identity(path) not in (None, seen):     # built by another process while we waited
+            data = _read_cache(path)
+            if data is not None:
+                return data
         data = builder(*args)
-        save_tensors(path, data)
+        try:
+            save_tensors(path, data)
+        except OSError as e:
+            print(_not_saved(path, e), file=sys.stderr)
     return data

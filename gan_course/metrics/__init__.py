@@ -11,8 +11,9 @@
 Modules, one idea each (equations and papers in their docstrings):
 
 - ``sources``: ``ImageSource`` turns a tensor, a dataset or a ``sample(n)`` callable into batches in [-1, 1].
-- ``features``: ``FeatureNet`` (channel/size adaptation), ``extract``, ``RandomInception`` (rFID, Sauer et
-  al. 2022), ``ImageNetInception`` (FID's network, when weights are available), ``feature_network(name)``.
+- ``features``: ``FeatureNet`` (channel/size adaptation), ``RandomInception`` (rFID, Sauer et
+  al. 2022), ``ImageNetInception`` (FID's network, when weights are available).
+- ``registry``: ``feature_network(name)``, every network above by name; ``embed``: ``extract`` / ``features_of``.
 - ``classifier``: the shipped course classifiers (``course_classifier("glyphs" | "shapes" | "mnist")``);
   ``train_classifier`` reproduces them.
 - ``fid`` (Heusel et al. 2017), ``kid`` (Bińkowski et al. 2018), ``inception_score`` (Salimans et al. 2016),
@@ -26,24 +27,23 @@ together with its feature network, its sample size and its reference set: report
 
 from .classifier import CourseClassifier, available_classifiers, course_classifier
 from .coverage import ModeCoverage, classifier_agreement, mode_coverage, mode_coverage_from_predictions
+from .embed import extract, features_of
 from .evaluate import evaluate
 from .features import (
     FeatureNet,
     ImageNetInception,
     RandomInception,
     adapt,
-    extract,
-    feature_network,
-    feature_network_names,
 )
 from .fid import fid, fid_from_features, frechet_distance, gaussian_stats
 from .inception_score import inception_score, inception_score_from_logits
 from .kid import kid, kid_from_features, mmd2_unbiased, polynomial_kernel
 from .precision_recall import PrecisionRecall, knn_radii, precision_recall, precision_recall_from_features
+from .registry import feature_network, feature_network_names
 from .sources import ImageSource
 
 __all__ = [
-    "ImageSource", "FeatureNet", "adapt", "extract", "feature_network", "feature_network_names",
+    "ImageSource", "FeatureNet", "adapt", "extract", "features_of", "feature_network", "feature_network_names",
     "RandomInception", "ImageNetInception", "CourseClassifier", "course_classifier", "available_classifiers",
     "gaussian_stats", "frechet_distance", "fid_from_features", "fid",
     "polynomial_kernel", "mmd2_unbiased", "kid_from_features", "kid",

@@ -20,6 +20,7 @@ The network mirrors Inception's head: convolution blocks, a global average pool 
 Weights live in ``gan_course/metrics/weights/<dataset>.pt`` (fp16 ``state_dict`` + ``meta``: classes,
 image size, channels, test accuracy, the command that trained them); ``python -m
 gan_course.metrics.train_classifier --dataset glyphs`` reproduces them (``weights/README.md`` lists them).
+``weights/SHA256SUMS`` records each file's SHA-256, checked on load (``gan_course.checksums``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from .. import checksums, files
 from .features import FeatureNet
 
 __all__ = ["CourseClassifier", "course_classifier", "available_classifiers", "weights_path", "WEIGHTS_DIR",
@@ -96,9 +98,18 @@ def build(meta: dict) -> CourseClassifier:
                             widths=tuple(meta.get("widths", WIDTHS)))
 
 
+def recipe(dataset: str) -> str:
+    """The command that (re)trains the shipped classifier of ``dataset`` (see ``train_classifier``)."""
+    root = " --root $GAN_COURSE_DATA" if dataset in ("mnist", "fashion-mnist") else ""
+    return f"python -m gan_course.metrics.train_classifier --dataset {dataset}{root}"
+
+
 @cache
 def _load(dataset: str) -> tuple[dict, dict]:
-    blob = torch.load(weights_path(dataset), map_location="cpu", weights_only=True)
+    """Meta and state of ``weights/<dataset>.pt``, after checking its SHA-256 against ``weights/SHA256SUMS``."""
+    path = weights_path(dataset)
+    checksums.verify(path, recipe(dataset))
+    blob = files.load(path, fix=checksums.restore_hint(path, recipe(dataset)), map_location="cpu")
     return blob["meta"], blob["state_dict"]
 
 

@@ -27,7 +27,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .features import FeatureNet, feature_network, features_of
+from .embed import features_of
+from .features import FeatureNet
+from .registry import feature_network
 from .sources import ImageSource
 
 __all__ = ["ModeCoverage", "class_histogram", "reference_distribution", "mode_coverage_from_predictions",

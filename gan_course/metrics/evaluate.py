@@ -31,7 +31,8 @@ import torch
 
 from .classifier import course_classifier
 from .coverage import mode_coverage_from_predictions, reference_distribution
-from .features import RandomInception, extract
+from .embed import extract
+from .features import RandomInception
 from .fid import fid_from_features
 from .inception_score import inception_score_from_logits
 from .kid import kid_from_features

@@ -32,10 +32,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .sources import ImageSource
-
-__all__ = ["FeatureNet", "adapt", "extract", "features_of", "RandomInception", "ImageNetInception", "feature_network",
-           "feature_network_names", "RANDOM_INCEPTION_SEED", "random_inception_v3"]
+__all__ = ["FeatureNet", "adapt", "RandomInception", "ImageNetInception", "RANDOM_INCEPTION_SEED", "random_inception_v3"]
 
 RANDOM_INCEPTION_SEED = 0
 _LUMA = (0.299, 0.587, 0.114)   # ITU-R BT.601; the weights sum to 1, so [-1, 1] maps to [-1, 1]
@@ -114,43 +111,6 @@ class FeatureNet(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.description}" if self.description else ""
-
-
-@torch.no_grad()
-def extract(net: FeatureNet | str, source, n: int | None = None, what: str = "features", batch_size: int = 256,
-            seed: int = 0, progress: bool = False) -> torch.Tensor:
-    """Embed ``n`` images of ``source`` with ``net``: an (n, D) float32 CPU tensor.
-
-    ``source`` is anything ``ImageSource`` takes (tensor, dataset, ``sample(n)`` callable); ``what`` is
-    ``"features"`` or ``"logits"``. Batches run on ``net``'s device; ``progress=True`` shows a tqdm bar.
-    """
-    net = feature_network(net) if isinstance(net, str) else net
-    if what not in ("features", "logits"):
-        raise ValueError(f"what must be 'features' or 'logits', got {what!r}")
-    src = ImageSource(source, n=n, seed=seed)
-    fn = getattr(net, what)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=len(src), desc=f"{what} ({getattr(net, 'name', type(net).__name__)})", unit="img",
-                   leave=False)
-    out = []
-    for x in src.batches(batch_size):
-        out.append(fn(x).cpu())
-        if bar is not None:
-            bar.update(len(x))
-    if bar is not None:
-        bar.close()
-    return torch.cat(out)
-
-
-def features_of(source, net: FeatureNet | str, n: int | None = None, seed: int = 0, batch_size: int = 256,
-                progress: bool = False, what: str = "features") -> torch.Tensor:
-    """Features (N, D) of a source: an (N, D) tensor is taken as features already computed (its first ``n``
-    rows); anything else goes through ``ImageSource`` and ``net`` (a ``FeatureNet`` or a name)."""
-    if isinstance(source, torch.Tensor) and source.ndim == 2:
-        return source[:n] if n is not None else source
-    return extract(net, ImageSource(source, n=n, seed=seed), what=what, batch_size=batch_size, progress=progress)
 
 
 # --- Inception-v3: random (rFID) and ImageNet (FID) -----------------------------------------------------------
@@ -281,7 +241,9 @@ class ImageNetInception(_InceptionBase):
             if not path.is_file():
                 raise RuntimeError(f"No Inception-v3 weights at {path}. Pass weights='torchvision' to use "
                                    "torchvision's (downloaded once), or the path of a torchvision state_dict.")
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            from ..files import load as load_file
+            state = load_file(path, map_location="cpu", fix="Download inception_v3_google-0cc3c7bd.pth again (its "
+                              "SHA-256 prefix is the 0cc3c7bd in its name) or pass weights='torchvision'.")
             state = state.get("state_dict", state)
             aux = any(k.startswith("AuxLogits.") for k in state)
             num_classes = state["fc.weight"].shape[0] if "fc.weight" in state else 1000
@@ -294,32 +256,3 @@ class ImageNetInception(_InceptionBase):
         self.name = "inception"
         self.description = f"ImageNet Inception-v3 ({source}), 2048-d pool features at 299x299"
         self.to(device)
-
-
-# --- by name ------------------------------------------------------------------------------------------------
-def feature_network_names() -> list[str]:
-    """Names ``feature_network`` accepts: the shipped course classifiers, ``random-inception``, ``inception``."""
-    from .classifier import available_classifiers
-    return [*available_classifiers(), "random-inception", "inception"]
-
-
-def feature_network(name: str | FeatureNet, device="cpu") -> FeatureNet:
-    """A ``FeatureNet`` by name: a course classifier (``"glyphs"``, ``"shapes"``, ``"mnist"``, ...),
-    ``"random-inception"`` (rFID) or ``"inception"`` (ImageNet weights; see ``ImageNetInception``).
-
-    ``device`` is anything ``gan_course.utils.get_device`` takes. A ``FeatureNet`` is returned as is.
-    """
-    if isinstance(name, nn.Module):
-        return name
-    from ..utils import get_device
-    from .classifier import available_classifiers, course_classifier
-
-    device = get_device(device)
-    key = str(name).lower()
-    if key in ("random-inception", "random_inception", "rfid"):
-        return RandomInception(device=device)
-    if key in ("inception", "imagenet-inception"):
-        return ImageNetInception(device=device)
-    if key in available_classifiers():
-        return course_classifier(key, device=device)
-    raise ValueError(f"Unknown feature network {name!r}. Valid choices: {', '.join(feature_network_names())}.")

@@ -34,7 +34,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .features import FeatureNet, feature_network, features_of
+from .embed import features_of
+from .features import FeatureNet
+from .registry import feature_network
 
 __all__ = ["gaussian_stats", "frechet_distance", "fid_from_features", "fid"]
 

@@ -23,7 +23,9 @@ import math
 
 import torch
 
-from .features import FeatureNet, feature_network, features_of
+from .embed import features_of
+from .features import FeatureNet
+from .registry import feature_network
 
 __all__ = ["inception_score_from_logits", "inception_score"]
 

@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import torch
 
-from .features import FeatureNet, feature_network, features_of
+from .embed import features_of
+from .features import FeatureNet
+from .registry import feature_network
 
 __all__ = ["polynomial_kernel", "mmd2_unbiased", "kid_from_features", "kid"]
 

@@ -29,7 +29,9 @@ from typing import NamedTuple
 
 import torch
 
-from .features import FeatureNet, feature_network, features_of
+from .embed import features_of
+from .features import FeatureNet
+from .registry import feature_network
 
 __all__ = ["PrecisionRecall", "knn_radii", "manifold_fraction", "precision_recall_from_features",
            "precision_recall"]

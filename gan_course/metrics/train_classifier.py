@@ -2,7 +2,8 @@
 
 Trains the ``CourseClassifier`` of ``gan_course.metrics.classifier`` on the train split of a dataset, measures
 its accuracy on the whole test split and writes ``gan_course/metrics/weights/<dataset>.pt`` (an fp16
-``state_dict`` and ``meta``), then rewrites ``weights/README.md`` from the metadata of every weights file.
+``state_dict`` and ``meta``) and its SHA-256 in ``weights/SHA256SUMS``, then rewrites ``weights/README.md`` from
+the metadata of every weights file.
 
     python -m gan_course.metrics.train_classifier --dataset glyphs
     python -m gan_course.metrics.train_classifier --dataset shapes
@@ -26,6 +27,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .. import checksums, files
 from .classifier import WEIGHTS_DIR, WIDTHS, build, weights_path
 
 DATASETS = ("glyphs", "shapes", "mnist", "fashion-mnist")
@@ -100,13 +102,11 @@ def train(dataset: str, epochs: int = DEFAULTS["epochs"], batch_size: int = DEFA
 
 
 def save(net, meta: dict, path: Path) -> Path:
-    """Write ``{"state_dict": fp16 tensors, "meta": meta}`` to ``path`` (atomically)."""
+    """Write ``{"state_dict": fp16 tensors, "meta": meta}`` to ``path`` (atomically) and record its SHA-256 in the
+    ``SHA256SUMS`` beside it, which ``course_classifier`` checks on load."""
     state = {k: v.half() if v.is_floating_point() else v for k, v in net.state_dict().items()}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".pt.tmp")
-    torch.save({"state_dict": state, "meta": meta}, tmp)
-    tmp.replace(path)
+    path = files.atomic_save({"state_dict": state, "meta": meta}, path)
+    checksums.record(path)
     return path
 
 
@@ -126,7 +126,8 @@ def write_readme(directory: Path = WEIGHTS_DIR) -> Path:
         "global-average-pooled last block gives the features of FID/KID/precision-recall and whose logits give the",
         "Inception Score and mode coverage. Each file holds `{\"state_dict\": fp16 tensors, \"meta\": {...}}`;",
         "`meta` records the classes, input size, test accuracy and the command below, which reproduces it",
-        "(deterministic under its seed on a given machine and thread count). This table is written by the script.",
+        "(deterministic under its seed on a given machine and thread count). This table is written by the script,",
+        "and so is `SHA256SUMS` (the SHA-256 of each file, checked when a classifier is loaded).",
         "",
         "| file | input | classes | test accuracy | size | training | command |",
         "|---|---|---|---|---|---|---|",

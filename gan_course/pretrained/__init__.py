@@ -17,7 +17,8 @@ is shipped: steps, training time, threads, the exact command.
 
 Each file holds ``{"state_dict": ..., "meta": {...}}``: the generator's weights in fp16 (with its spectral-norm
 vectors; the notebooks measure the loaded model, so every number they print is of these weights) and the run's
-metadata: the notebook's configuration, the recipe, steps, training seconds, torch version.
+metadata: the notebook's configuration, the recipe, steps, training seconds, torch version. ``weights/SHA256SUMS``
+records each file's SHA-256 (written by ``export``, checked on load: ``gan_course.checksums``).
 """
 
 from __future__ import annotations
@@ -30,8 +31,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .. import paths
-from ..training import atomic_save
+from .. import checksums, files, paths
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
@@ -64,10 +64,13 @@ def weights_path(name: str) -> Path:
 
 
 def _read(name: str) -> dict:
+    """The shipped file ``name``, after checking its SHA-256 against ``weights/SHA256SUMS``."""
     if name not in available():
         raise ValueError(f"No shipped checkpoint {name!r}. Available: {', '.join(available()) or 'none'} "
                          f"(recipes: {', '.join(sorted(RECIPES))}).")
-    return torch.load(weights_path(name), map_location="cpu", weights_only=True)
+    path, recipe = weights_path(name), f"python -m gan_course.pretrained {name}"
+    checksums.verify(path, recipe)
+    return files.load(path, fix=checksums.restore_hint(path, recipe), map_location="cpu")
 
 
 def meta(name: str) -> dict:
@@ -120,9 +123,12 @@ def load(name: str, model: nn.Module, *, dataset: str, data_options: dict | None
 
 def export(name: str, build: Path, directory: Path = WEIGHTS_DIR) -> Path:
     """Write ``<directory>/<name>.pt`` (default: the shipped ``weights/``) from the run in
-    ``<build>/runs/<name>/checkpoint.pt``, and rewrite that directory's README table."""
+    ``<build>/runs/<name>/checkpoint.pt``, record its SHA-256 in ``<directory>/SHA256SUMS`` and rewrite that
+    directory's README table."""
     recipe = _recipe(name)
-    state = torch.load(Path(build) / "runs" / name / "checkpoint.pt", map_location="cpu", weights_only=True)
+    checkpoint = Path(build) / "runs" / name / "checkpoint.pt"
+    state = files.load(checkpoint, fix=f"Train the run again: python -m gan_course.pretrained {name} --build {build}",
+                       map_location="cpu")
     weights = state["models"][recipe["model"]]
     prefix = "module."                       # an EMA (torch AveragedModel) keeps the averaged model as .module
     if any(k.startswith(prefix) for k in weights):
@@ -135,8 +141,9 @@ def export(name: str, build: Path, directory: Path = WEIGHTS_DIR) -> Path:
             "papermill": f"OMP_NUM_THREADS=1 papermill notebooks/{name}.ipynb OUT.ipynb {flags}"}
     path = Path(directory) / f"{name}.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_save({"state_dict": {k: v.half() if v.is_floating_point() else v for k, v in weights.items()},
-                 "meta": meta}, path)
+    files.atomic_save({"state_dict": {k: v.half() if v.is_floating_point() else v for k, v in weights.items()},
+                       "meta": meta}, path)
+    checksums.record(path)
     write_readme(directory)
     return path
 
@@ -157,7 +164,8 @@ def write_readme(directory: Path = WEIGHTS_DIR) -> Path:
         "(see `gan_course/pretrained/__init__.py`). Each notebook trains its own run and loads the file beside it.",
         "The command executes the notebook with the parameters recorded in the file's `meta` (and in `RECIPES`) in",
         "a separate build directory and exports the generator; runs are deterministic under their seed for a given",
-        "machine and thread count. This table is written by that command.",
+        "machine and thread count. This table is written by that command, and so is `SHA256SUMS` (the SHA-256 of",
+        "each file, checked when a notebook loads it).",
         "",
         "| file | generator | data | steps | training | size | command |",
         "|---|---|---|---|---|---|---|",
