@@ -2,10 +2,12 @@
 arXiv 1611.07004).
 
 The U-Net and its skip connections, the PatchGAN and its receptive field (computed and measured), the objective of
-Eq. 4, determinism of the update step under a seed, the evaluation numbers, the exercise checks and the explorer,
-headless; a couple of training steps on the real facades pairs (realdata).
+Eq. 4, the update step ``train_step(run, G, D, batches, cfg)`` (what it logs and updates, D unfrozen afterwards,
+determinism under a seed, the "L1 only" arm without D), the evaluation numbers (``gan_course.lab.pix2pix``), the
+exercise checks and the explorer, headless; a couple of training steps on the real facades pairs (realdata).
 """
 
+import dataclasses
 import math
 
 import pytest
@@ -16,7 +18,9 @@ from torch import nn
 from gan_course.analysis import empirical_receptive_field, receptive_field
 from gan_course.data.base import PairedImageDataset
 from gan_course.exercises import ExerciseError, ch05
+from gan_course.lab import pix2pix as L
 from gan_course.models import pix2pix as P
+from gan_course.training import Batches, Run
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny networks: see conftest.one_thread
 
@@ -30,7 +34,7 @@ def _pairs(n=12, size=16, channels=1, seed=0):
 
 # ----------------------------------------------------------------------------------------- the generator
 def test_unet_maps_an_image_to_an_image_of_the_same_size_in_tanh_range():
-    G = P.UNetGenerator(1, 3, num_downs=4, ngf=8)
+    G = P.UNetGenerator(in_channels=1, out_channels=3, num_downs=4, ngf=8)
     y = G(torch.randn(5, 1, 16, 16))
     assert y.shape == (5, 3, 16, 16)
     assert y.min() >= -1 and y.max() <= 1
@@ -42,7 +46,7 @@ def test_paper_unet_has_the_appendix_widths():
     # Appendix 6.1.1 (256x256): encoder C64-C128-C256-C512-C512-C512-C512-C512,
     # U-Net decoder CD512-CD1024-CD1024-C1024-C1024-C512-C256-C128 (widths after concatenation).
     with torch.device("meta"):
-        G = P.UNetGenerator(3, 3, num_downs=8, ngf=64)
+        G = P.UNetGenerator(in_channels=3, out_channels=3, num_downs=8, ngf=64)
     assert [blk[0].out_channels for blk in G.encoder] == [64, 128, 256, 512, 512, 512, 512, 512]
     inputs = [blk[0].in_channels for blk in G.decoder] + [G.out[0].in_channels]
     assert inputs == [512, 1024, 1024, 1024, 1024, 512, 256, 128]
@@ -56,34 +60,34 @@ def test_skip_connections_carry_the_input_around_the_bottleneck():
     torch.manual_seed(0)
     x1, x2 = torch.randn(2, 1, 16, 16), torch.randn(2, 1, 16, 16)
     for skip in (True, False):
-        G = P.UNetGenerator(1, 1, num_downs=4, ngf=8, skip=skip).eval().set_noise(False)
+        G = P.UNetGenerator(in_channels=1, out_channels=1, num_downs=4, ngf=8, skip=skip).eval().set_noise(False)
         G.encoder[-1].register_forward_hook(lambda m, i, out: torch.zeros_like(out))   # cut the bottleneck
         with torch.no_grad():
             differ = not torch.allclose(G(x1), G(x2))
         assert differ == skip            # only the U-Net still sees the input once the bottleneck is cut
-    plain = P.encoder_decoder(1, 1, num_downs=4, ngf=8)
+    plain = P.encoder_decoder(in_channels=1, out_channels=1, num_downs=4, ngf=8)
     assert [blk[0].in_channels for blk in plain.decoder] == [64, 32, 16] and plain.out[0].in_channels == 8
 
 
 def test_dropout_is_the_noise_and_stays_on_at_test_time():
-    G = P.UNetGenerator(1, 1, num_downs=4, ngf=8)
+    G = P.UNetGenerator(in_channels=1, out_channels=1, num_downs=4, ngf=8)
     x = torch.randn(3, 1, 16, 16)
     G.eval()
     with torch.no_grad():
         assert not torch.allclose(G(x), G(x))                                  # Sec. 2.1: noise at test time
-    assert torch.equal(P.translate(G, x, noise_seed=3), P.translate(G, x, noise_seed=3))
-    assert not torch.equal(P.translate(G, x, noise_seed=3), P.translate(G, x, noise_seed=4))
-    assert P.noise_spread(G, x, samples=4) > 0
+    assert torch.equal(L.translate(G, x, noise_seed=3), L.translate(G, x, noise_seed=3))
+    assert not torch.equal(L.translate(G, x, noise_seed=3), L.translate(G, x, noise_seed=4))
+    assert L.noise_spread(G, x, samples=4) > 0
     G.set_noise(False)
-    assert torch.equal(P.translate(G, x, noise_seed=3), P.translate(G, x, noise_seed=4))
-    assert P.noise_spread(G, x, samples=3) == 0
+    assert torch.equal(L.translate(G, x, noise_seed=3), L.translate(G, x, noise_seed=4))
+    assert L.noise_spread(G, x, samples=3) == 0
 
 
 def test_translate_restores_mode_and_global_rng():
-    G = P.UNetGenerator(1, 1, num_downs=4, ngf=8).train()
+    G = P.UNetGenerator(in_channels=1, out_channels=1, num_downs=4, ngf=8).train()
     x = torch.randn(2, 1, 16, 16)
     state = torch.get_rng_state()
-    P.translate(G, x, noise_seed=0)
+    L.translate(G, x, noise_seed=0)
     assert torch.equal(torch.get_rng_state(), state)                   # seeding the noise leaves the RNG alone
     assert G.training                                                  # and the mode is restored
 
@@ -155,7 +159,8 @@ def test_generator_loss_is_nonsaturating_gan_plus_lambda_l1():
     assert math.isclose(parts["l1"], float(expected_l1), rel_tol=1e-6)
     l1_only, parts = P.generator_loss(None, fake, target, lambda_l1=100.0, use_gan=False)
     assert torch.allclose(l1_only, 100 * expected_l1) and parts["gan"] == 0.0
-    assert P.LAMBDA_L1 == 100 and (P.LR, P.BETA1) == (2e-4, 0.5)
+    assert P.LAMBDA_L1 == 100 and (P.LR, P.BETA1, P.BETA2) == (2e-4, 0.5, 0.999)
+    assert dataclasses.asdict(P.Config()) == dict(lambda_l1=100.0, lr=2e-4, beta1=0.5, beta2=0.999, use_gan=True)
 
 
 def test_discriminator_objective_is_half_the_cross_entropy():
@@ -167,44 +172,122 @@ def test_discriminator_objective_is_half_the_cross_entropy():
 
 def _tiny(seed, skip=True):
     torch.manual_seed(seed)
-    return P.UNetGenerator(1, 1, num_downs=4, ngf=8, skip=skip), P.PatchDiscriminator(2, ndf=8, n_layers=1)
+    return (P.UNetGenerator(in_channels=1, out_channels=1, num_downs=4, ngf=8, skip=skip),
+            P.PatchDiscriminator(in_channels=2, ndf=8, n_layers=1))
 
 
-def test_training_is_deterministic_under_a_seed_and_updates_the_right_players():
-    from gan_course.training import Batches
+def _run(G, D, cfg, root):
+    models = {"G": G} if D is None else {"G": G, "D": D}
+    return Run("toy", models, P.optimizers(G, D, cfg), root=root, progress=False, live=False)
 
-    ds = _pairs(16)
-    results = []
-    for _ in range(2):
-        G, D = _tiny(3)
-        torch.manual_seed(3)
-        hist = P.train(G, D, Batches(ds, 4, seed=0), steps=3)
-        results.append((hist, [p.detach().clone() for p in G.parameters()]))
-    assert results[0][0] == results[1][0]
-    assert all(torch.equal(a, b) for a, b in zip(results[0][1], results[1][1], strict=True))
-    assert set(results[0][0]) == {"loss_D", "loss_G", "loss_G_gan", "loss_G_l1"} and len(results[0][0]["loss_G"]) == 3
 
-    G, D = _tiny(4)
-    D0 = [p.detach().clone() for p in D.parameters()]
-    G0 = [p.detach().clone() for p in G.parameters()]
-    hist = P.train(G, D, Batches(ds, 4, seed=0), steps=2, use_gan=False)     # L1 only: D is never touched
-    assert all(torch.equal(a, b) for a, b in zip(D0, D.parameters(), strict=True))
-    assert not all(torch.equal(a, b) for a, b in zip(G0, G.parameters(), strict=True))
-    assert "loss_D" not in hist and all(v == 0 for v in hist["loss_G_gan"])
+def _weights(module):
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def test_train_step_logs_the_losses_and_updates_both_players(tmp_path):
+    G, D = _tiny(3)
+    cfg = P.Config()
+    run, batches = _run(G, D, cfg, tmp_path), Batches(_pairs(16), 4, seed=0)
+    G0, D0 = _weights(G), _weights(D)
+    logs = P.train_step(run, G, D, batches, cfg)
+    assert set(logs) == {"loss_D", "loss_G", "D_real", "D_fake", "loss_G_gan", "loss_G_l1"}
+    assert all(math.isfinite(float(v)) for v in logs.values())
+    assert all(not torch.is_tensor(v) or (v.dim() == 0 and not v.requires_grad) for v in logs.values())
+    assert math.isclose(float(logs["loss_G"]), logs["loss_G_gan"] + 100 * logs["loss_G_l1"], rel_tol=1e-5)
+    assert not any(torch.equal(a, b) for a, b in zip(G0, G.parameters(), strict=True))     # both players moved
+    assert not all(torch.equal(a, b) for a, b in zip(D0, D.parameters(), strict=True))
+    assert all(p.requires_grad for p in D.parameters())                                     # D unfrozen again
+
+
+def test_d_is_unfrozen_even_when_g_step_fails(tmp_path):
+    G, D = _tiny(0)
+    cfg = P.Config()
+    run = _run(G, D, cfg, tmp_path)
+    run.optimizers.pop("G")                                         # G's update raises (no optimiser named "G")
+    with pytest.raises(ValueError, match="No optimiser named 'G'"):
+        P.train_step(run, G, D, Batches(_pairs(8), 4, seed=0), cfg)
     assert all(p.requires_grad for p in D.parameters())
-    with pytest.raises(ValueError, match="discriminator"):
-        P.train(G, None, Batches(ds, 4), steps=1)
 
 
-def test_l1_training_reduces_the_l1_error_on_a_learnable_pair():
-    from gan_course.training import Batches
+def test_g_step_leaves_no_gradient_in_d(tmp_path, monkeypatch):
+    G, D = _tiny(1)
+    cfg = P.Config()
+    run = _run(G, D, cfg, tmp_path)
+    seen = {}
+    update = run.update
 
+    def spy(name, loss, **kwargs):
+        update(name, loss, **kwargs)
+        seen[name] = [p.grad.clone() for p in D.parameters()]                  # D's gradients after each update
+        seen[name + "_frozen"] = not any(p.requires_grad for p in D.parameters())
+    monkeypatch.setattr(run, "update", spy)
+    P.train_step(run, G, D, Batches(_pairs(8), 4, seed=0), cfg)
+    assert seen["G_frozen"] and not seen["D_frozen"]
+    assert all(torch.equal(a, b) for a, b in zip(seen["D"], seen["G"], strict=True))   # G's backward added nothing
+
+
+def test_training_is_deterministic_under_a_seed(tmp_path):
+    results = []
+    for k in range(2):
+        G, D = _tiny(3)
+        cfg = P.Config()
+        run, batches = _run(G, D, cfg, tmp_path / str(k)), Batches(_pairs(16), 4, seed=0)
+        torch.manual_seed(3)
+        logs = [P.train_step(run, G, D, batches, cfg) for _ in range(3)]
+        results.append(([{k: float(v) for k, v in d.items()} for d in logs], _weights(G), _weights(D)))
+    assert results[0][0] == results[1][0]
+    for a, b in zip(results[0][1] + results[0][2], results[1][1] + results[1][2], strict=True):
+        assert torch.equal(a, b)
+
+
+def test_l1_only_arm_needs_no_discriminator(tmp_path):
+    G, D = _tiny(4)
+    cfg = P.Config(use_gan=False)
+    assert set(P.optimizers(G, None, cfg)) == {"G"}
+    run = _run(G, None, cfg, tmp_path)
+    G0 = _weights(G)
+    logs = P.train_step(run, G, None, Batches(_pairs(16), 4, seed=0), cfg)
+    assert set(logs) == {"loss_G", "loss_G_gan", "loss_G_l1"} and logs["loss_G_gan"] == 0
+    assert not all(torch.equal(a, b) for a, b in zip(G0, G.parameters(), strict=True))
+    with pytest.raises(ValueError, match="needs a discriminator D"):
+        P.train_step(run, G, None, Batches(_pairs(16), 4), P.Config())
+    with pytest.raises(ValueError, match="needs a discriminator D"):
+        P.optimizers(G, None, P.Config())
+
+
+def test_config_rejects_what_the_paper_cannot_mean():
+    with pytest.raises(ValueError, match="lambda_l1"):
+        P.Config(lambda_l1=-1)
+    with pytest.raises(ValueError, match="lr"):
+        P.Config(lr=0)
+    with pytest.raises(ValueError, match="betas"):
+        P.Config(beta1=1.0)
+    with pytest.raises(ValueError, match="nothing to minimise"):
+        P.Config(use_gan=False, lambda_l1=0)
+
+
+def test_train_arm_trains_through_train_step_and_resumes(tmp_build):
+    ds = _pairs(16)
+    G, _ = _tiny(4)
+    D0 = P.PatchDiscriminator(in_channels=2, ndf=8, n_layers=1)
+    D_before = _weights(D0)
+    run = L.train_arm("arm", G, None, ds, P.Config(use_gan=False), steps=2, batch_size=4, config=dict(ngf=8))
+    assert run.step == 2 and "loss_D" not in run.history and all(v == 0 for v in run.history.values("loss_G_gan"))
+    assert all(torch.equal(a, b) for a, b in zip(D_before, D0.parameters(), strict=True))   # no D in this arm
+    assert run.config["use_gan"] is False and run.config["ngf"] == 8 and run.config["batch_size"] == 4
+    G2, _ = _tiny(4)
+    again = L.train_arm("arm", G2, None, ds, P.Config(use_gan=False), steps=2, batch_size=4, config=dict(ngf=8))
+    assert again.resumed and all(torch.equal(a, b) for a, b in zip(G.parameters(), G2.parameters(), strict=True))
+
+
+def test_l1_training_reduces_the_l1_error_on_a_learnable_pair(tmp_build):
     a = torch.randint(0, 256, (64, 1, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     ds = PairedImageDataset(a, 255 - a, torch.zeros(64, dtype=torch.int64), ["invert"])   # y = -x
     G, _ = _tiny(0)
-    before = P.evaluate(G.set_noise(False), ds)["l1"]
-    P.train(G, None, Batches(ds, 16, seed=0), steps=40, use_gan=False, lr=2e-3)
-    after = P.evaluate(G, ds)["l1"]
+    before = L.evaluate(G.set_noise(False), ds)["l1"]
+    L.train_arm("l1", G, None, ds, P.Config(use_gan=False, lr=2e-3), steps=40, batch_size=16)
+    after = L.evaluate(G, ds)["l1"]
     assert after < 0.75 * before
 
 
@@ -213,8 +296,8 @@ def test_sharpness_drops_with_blur_and_is_zero_for_flat_images():
     torch.manual_seed(0)
     sharp = (torch.rand(4, 1, 32, 32) > 0.5).float() * 2 - 1
     blurred = F.avg_pool2d(sharp, 3, stride=1, padding=1)
-    assert (P.sharpness(blurred) < 0.5 * P.sharpness(sharp)).all()
-    assert torch.equal(P.sharpness(torch.zeros(2, 3, 8, 8)), torch.zeros(2))
+    assert (L.sharpness(blurred) < 0.5 * L.sharpness(sharp)).all()
+    assert torch.equal(L.sharpness(torch.zeros(2, 3, 8, 8)), torch.zeros(2))
 
 
 def test_evaluate_scores_a_perfect_translator():
@@ -222,7 +305,7 @@ def test_evaluate_scores_a_perfect_translator():
     ds = PairedImageDataset(a, a.clone(), torch.zeros(10, dtype=torch.int64), ["same"])
     identity = nn.Conv2d(1, 1, 1, bias=False)
     nn.init.ones_(identity.weight)
-    out = P.evaluate(identity, ds)
+    out = L.evaluate(identity, ds)
     assert out["l1"] < 1e-6 and math.isclose(out["sharpness_ratio"], 1.0, rel_tol=1e-5)
 
 
@@ -305,7 +388,7 @@ def test_unanswered_exercise_says_so():
 def test_triplet_explorer_renders_pages_noise_and_errors_headless():
     ds = _pairs(20)
     G, _ = _tiny(0)
-    ex = P.triplet_explorer(G, ds, n=6)
+    ex = L.triplet_explorer(G, ds, n=6)
     assert ex.state["renders"] == 1 and ex.controls["page"].max == 3
     fig = ex.state["figure"]
     assert len(fig.axes) == 3 * 6 and fig.axes[0].get_ylabel() == "input x"
@@ -323,11 +406,11 @@ def test_triplet_explorer_renders_pages_noise_and_errors_headless():
 def test_render_patch_map_shows_maps_and_the_receptive_field():
     G, D = _tiny(0)
     x, y = _pairs(2, size=32).get_batch(torch.arange(2))
-    fake = P.translate(G, x)
-    real_map, fake_map = P.patch_maps(D, x, y, fake)
+    fake = L.translate(G, x)
+    real_map, fake_map = L.patch_maps(D, x, y, fake)
     assert real_map.shape == fake_map.shape == (2, 1, 14, 14)
     assert ((real_map > 0) & (real_map < 1)).all()
-    fig = P.render_patch_map(D, x[0], y[0], fake[0])
+    fig = L.render_patch_map(D, x[0], y[0], fake[0])
     titles = [ax.get_title() for ax in fig.axes]
     assert any("16x16 field" in t for t in titles) and any("D(x, G(x))\n14x14 patches" in t for t in titles)
     assert len(fig.axes[1].patches) == 1 and fig.axes[2].get_xlabel() == "patch column"
@@ -342,9 +425,8 @@ def test_render_patch_map_shows_maps_and_the_receptive_field():
 
 # ----------------------------------------------------------------------------------------- real data
 @pytest.mark.realdata
-def test_a_few_training_steps_on_the_real_facades(shared_data):
+def test_a_few_training_steps_on_the_real_facades(shared_data, tmp_path):
     from gan_course import data
-    from gan_course.training import Batches
 
     train = data.load("facades", split="train", image_size=64, root=shared_data)
     test = data.load("facades", split="test", image_size=64, root=shared_data)
@@ -352,9 +434,11 @@ def test_a_few_training_steps_on_the_real_facades(shared_data):
     x, y = train.get_batch(torch.arange(4))
     assert x.shape == y.shape == (4, 3, 64, 64)                         # label map -> photo, RGB
     torch.manual_seed(0)
-    G = P.UNetGenerator(3, 3, num_downs=6, ngf=8)
-    D = P.PatchDiscriminator(6, ndf=8, n_layers=2)
-    hist = P.train(G, D, Batches(train, 4, seed=0), steps=2)
-    assert all(math.isfinite(v) for values in hist.values() for v in values)
-    out = P.evaluate(G, test, n=8)
+    G = P.UNetGenerator(in_channels=3, out_channels=3, num_downs=6, ngf=8)
+    D = P.PatchDiscriminator(in_channels=6, ndf=8, n_layers=2)
+    run = Run("facades", {"G": G, "D": D}, P.optimizers(G, D, P.Config()), root=tmp_path, progress=False)
+    batches = Batches(train, 4, seed=0)
+    logs = [P.train_step(run, G, D, batches, P.Config()) for _ in range(2)]
+    assert all(math.isfinite(float(v)) for step in logs for v in step.values())
+    out = L.evaluate(G, test, n=8)
     assert 0 < out["l1"] < 2 and out["sharpness_target"] > 0

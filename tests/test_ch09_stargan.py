@@ -2,8 +2,10 @@
 Translation" (arXiv 1711.09020).
 
 Label tiling, the generator (shape, range, instance norm with affine parameters, the label matters), the two-headed
-PatchGAN discriminator without normalisation, the loss terms on hand-made inputs, the mask vector of Sec. 3.2,
-determinism of the update step under a seed, the evaluation numbers, the explorers headless and the exercise checks.
+PatchGAN discriminator without normalisation, the loss terms on hand-made inputs, the mask vector of Sec. 3.2, the
+update step ``train_step(run, G, D, batches, cfg)`` (what it logs and updates, G every n_critic-th iteration, D
+unfrozen afterwards, determinism under a seed) and its batches, the evaluation numbers (``gan_course.lab.stargan``),
+the explorers headless and the exercise checks.
 """
 
 import matplotlib.pyplot as plt
@@ -14,9 +16,10 @@ from torch import nn
 
 from gan_course.data.base import TensorImageDataset
 from gan_course.exercises import ExerciseError, ch09
+from gan_course.lab import stargan as L
 from gan_course.losses import gradient_penalty
 from gan_course.models import stargan as S
-from gan_course.training import Batches
+from gan_course.training import Batches, Run
 
 FAMILIES = ("sans", "serif")
 
@@ -60,13 +63,13 @@ def test_tile_labels_replicates_each_label_over_the_image():
 def test_domain_labels_pick_bold_italic_and_the_families_from_the_attribute_vector():
     # [bold, italic, one-hot of sans, serif, mono, stix, cm, cm-sans, cm-mono]
     attributes = torch.tensor([[1, 0, 0, 1, 0, 0, 0, 0, 0], [0, 1, 1, 0, 0, 0, 0, 0, 0]], dtype=torch.float32)
-    assert S.domain_labels(attributes, ("sans", "serif")).tolist() == [[1, 0, 0, 1], [0, 1, 1, 0]]
-    assert S.domain_labels(attributes, ("serif",)).tolist() == [[1, 0, 1], [0, 1, 0]]
+    assert L.domain_labels(attributes, ("sans", "serif")).tolist() == [[1, 0, 0, 1], [0, 1, 1, 0]]
+    assert L.domain_labels(attributes, ("serif",)).tolist() == [[1, 0, 1], [0, 1, 0]]
     domains = S.all_domains(FAMILIES)
     assert domains.shape == (8, 4) and len({tuple(r) for r in domains.tolist()}) == 8
     assert (domains[:, 2:].sum(1) == 1).all()                                # exactly one family per domain
-    assert S.describe(torch.tensor([1.0, 1, 0, 1]), S.domain_names(FAMILIES)) == "serif bold italic"
-    assert S.cost_of_pairwise_models(5) == 20
+    assert L.describe(torch.tensor([1.0, 1, 0, 1]), S.domain_names(FAMILIES)) == "serif bold italic"
+    assert L.cost_of_pairwise_models(5) == 20
 
 
 def test_shuffled_labels_are_a_permutation_of_the_batch_labels_and_seeded():
@@ -133,13 +136,13 @@ def test_discriminator_has_two_heads_on_one_body_and_no_normalisation():
                    for m in D.modules())
     slopes = {m.negative_slope for m in D.modules() if isinstance(m, nn.LeakyReLU)}
     assert slopes == {0.01}
-    assert S.Discriminator(3, image_size=28, conv_dim=8)(torch.randn(2, 1, 28, 28))[0].shape == (2, 1, 3, 3)
+    assert S.Discriminator(c_dim=3, image_size=28, conv_dim=8)(torch.randn(2, 1, 28, 28))[0].shape == (2, 1, 3, 3)
 
 
 def test_discriminator_translation_shifts_inputs_in_training_only():
     torch.manual_seed(0)
-    D = S.Discriminator(4, 1, 16, conv_dim=4, repeat_num=2, translation=0.25)
-    plain = S.Discriminator(4, 1, 16, conv_dim=4, repeat_num=2)
+    D = S.Discriminator(c_dim=4, channels=1, image_size=16, conv_dim=4, repeat_num=2, translation=0.25)
+    plain = S.Discriminator(c_dim=4, channels=1, image_size=16, conv_dim=4, repeat_num=2)
     plain.load_state_dict(D.state_dict())                                # the same weights, no shifts
     x = (torch.rand(6, 1, 16, 16) * 2 - 1).requires_grad_()
     a, b = D(x)[1], D(x)[1]
@@ -149,7 +152,7 @@ def test_discriminator_translation_shifts_inputs_in_training_only():
     D.eval()
     assert torch.equal(D(x)[1], plain(x)[1]) and torch.equal(D(x)[0], plain(x)[0])   # eval: the image as it is
     with pytest.raises(ValueError, match=r"translation must be .* \[0, 0.5\), got 0.6"):
-        S.Discriminator(4, translation=0.6)
+        S.Discriminator(c_dim=4, translation=0.6)
 
 
 def test_discriminator_scores_each_sample_independently():
@@ -201,6 +204,7 @@ def test_discriminator_loss_on_hand_made_inputs():
     assert parts["L_gp"] == pytest.approx(10 * (3 - 1) ** 2)           # ||grad|| = 3 everywhere
     assert parts["L_cls_r"] == pytest.approx(2 * 0.6931472, rel=1e-5)  # logits 0: log 2 per label, 2 labels
     assert loss.item() == pytest.approx(-12 + 40 + 2 * 0.6931472, rel=1e-5)
+    assert (parts["D_real"], parts["D_fake"]) == (pytest.approx(6.0), pytest.approx(-6.0))   # mean critic scores
     # the penalty is the library's (gan_course.losses.gradient_penalty) on D_src
     assert gradient_penalty(lambda h: D(h)[0], x, x_fake, 10.0).item() == pytest.approx(40.0)
 
@@ -250,62 +254,161 @@ def test_mask_vector_classification_loss_scores_only_the_known_labels():
     logits = torch.tensor([[2.0, -1.0, 0.3, 4.0, -2.0]])
     a = mask.encode(torch.tensor([[1.0, 0.0]]), 0)
     b = mask.encode(torch.tensor([[0.0, 1.0, 0.0]]), 1)
-    loss_a = mask.classification_loss(0)(logits, a)
-    loss_b = mask.classification_loss(1)(logits, b)
+    loss_a = mask.classification_loss(logits, a)
+    loss_b = mask.classification_loss(logits, b)
     assert torch.isclose(loss_a, S.domain_classification_loss(logits[:, :2], torch.tensor([[1.0, 0.0]])))
     assert torch.isclose(loss_b, F.cross_entropy(logits[:, 2:], torch.tensor([1])))
     # the unknown labels' logits do not matter: change them, the loss stays
     other = logits.clone()
     other[:, 2:] = torch.tensor([-9.0, 9.0, 0.0])
-    assert torch.equal(mask.classification_loss(0)(other, a), loss_a)
+    assert torch.equal(mask.classification_loss(other, a), loss_a)
+    # a mixed batch: each row scored by its own dataset's loss, averaged over the images
+    both = mask.classification_loss(logits.expand(2, -1), torch.cat([a, b]))
+    assert torch.isclose(both, (loss_a + loss_b) / 2)
     # and G trained with the mask takes c_tilde: input channels = 1 + dim
-    assert S.Generator(mask.dim, conv_dim=4, repeat_num=1)(torch.zeros(2, 1, 8, 8), torch.cat([a, b])).shape == \
+    assert S.Generator(c_dim=mask.dim, conv_dim=4, repeat_num=1)(torch.zeros(2, 1, 8, 8), torch.cat([a, b])).shape == \
         (2, 1, 8, 8)
 
 
-def test_masked_training_runs_and_logs_each_datasets_losses():
-    mask = S.MaskVector([S.LabelSet("styles", ("bold", "italic")), S.LabelSet("families", FAMILIES, "ce")])
+def _mask_sources(mask):
     ds = _domains_dataset(size=16)
     styles = TensorImageDataset(ds.images, ds.targets, ds.classes, views={"c": ds.views["domain"][:, :2]}, target="c")
     families = TensorImageDataset(ds.images, ds.targets, ds.classes, views={"c": ds.views["domain"][:, 2:]},
                                   target="c")
+    return Batches(styles, 4), Batches(families, 4)
+
+
+def test_domain_batches_alternate_datasets_write_the_mask_and_shuffle_the_targets():
+    mask = S.MaskVector([S.LabelSet("styles", ("bold", "italic")), S.LabelSet("families", FAMILIES, "ce")])
+    batches = S.DomainBatches(*_mask_sources(mask), seed=3, mask=mask)
+    seen = []
+    for _ in range(4):
+        x, c_prime, c = batches.next()
+        seen.append(mask.known(c_prime)[0])
+        assert x.shape == (4, 1, 16, 16) and c_prime.shape == c.shape == (4, mask.dim)
+        assert sorted(map(tuple, c.tolist())) == sorted(map(tuple, c_prime.tolist()))   # c = c' shuffled
+    assert seen == [0, 1, 0, 1]                                       # iteration i: dataset i mod 2
+    state = batches.state_dict()
+    ahead = [batches.next() for _ in range(3)]
+    again = S.DomainBatches(*_mask_sources(mask), seed=3, mask=mask)
+    again.load_state_dict(state)                                      # resumable: the same batches and targets
+    for a, b in zip(ahead, [again.next() for _ in range(3)], strict=True):
+        assert all(torch.equal(u, v) for u, v in zip(a, b, strict=True))
+    with pytest.raises(ValueError, match="need a mask vector"):
+        S.DomainBatches(*_mask_sources(mask))
+    with pytest.raises(ValueError, match="joins 2 datasets, got 1"):
+        S.DomainBatches(_mask_sources(mask)[0], mask=mask)
+
+
+def test_masked_training_runs_through_train_step(tmp_build):
+    mask = S.MaskVector([S.LabelSet("styles", ("bold", "italic")), S.LabelSet("families", FAMILIES, "ce")])
     torch.manual_seed(0)
-    G = S.Generator(mask.dim, conv_dim=4, repeat_num=1)
-    D = S.Discriminator(mask.n_cls, image_size=16, conv_dim=4, repeat_num=2)
-    history = S.train_masked(G, D, [Batches(styles, 4), Batches(families, 4)], mask, steps=4, n_critic=2)
-    assert len(history["L_cls_r[styles]"]) == 2 and len(history["L_cls_r[families]"]) == 2
-    assert "L_rec[families]" in history and "L_rec[styles]" not in history   # G steps fall on odd iterations
+    G = S.Generator(c_dim=mask.dim, conv_dim=4, repeat_num=1)
+    D = S.Discriminator(c_dim=mask.n_cls, image_size=16, conv_dim=4, repeat_num=2)
+    run = L.train_arm("mask", G, D, S.DomainBatches(*_mask_sources(mask), mask=mask), S.Config(n_critic=2),
+                      steps=4, cls_loss=mask.classification_loss, config=dict(mask=mask.names()))
+    assert run.history.steps("L_cls_r") == [0, 1, 2, 3] and run.history.steps("L_rec") == [1, 3]
+    assert run.config["n_critic"] == 2 and run.config["mask"] == mask.names()
 
 
 # ----------------------------------------------------------------------------------------- training
-def _train_once(seed):
+def _tiny(seed=0, c_dim=4):
     torch.manual_seed(seed)
-    ds = _domains_dataset()
-    G = S.Generator(4, conv_dim=4, repeat_num=1)
-    D = S.Discriminator(4, image_size=16, conv_dim=4, repeat_num=2)
-    history = S.train(G, D, Batches(ds, 6, seed=seed), steps=4, n_critic=2, seed=seed)
-    return history, [p.detach().clone() for p in G.parameters()]
+    return (S.Generator(c_dim=c_dim, conv_dim=4, repeat_num=1),
+            S.Discriminator(c_dim=c_dim, image_size=16, conv_dim=4, repeat_num=2))
 
 
-def test_training_is_deterministic_under_a_seed_and_g_updates_every_n_critic():
-    h1, p1 = _train_once(0)
-    h2, p2 = _train_once(0)
-    h3, _ = _train_once(1)
+def _run(G, D, cfg, root):
+    return Run("toy", {"G": G, "D": D}, S.optimizers(G, D, cfg), root=root, progress=False, live=False)
+
+
+def _weights(module):
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def _train_once(seed, root, steps=4):
+    G, D = _tiny(seed)
+    cfg = S.Config(n_critic=2)
+    run = _run(G, D, cfg, root)
+    batches = S.DomainBatches(Batches(_domains_dataset(), 6, seed=seed), seed=seed)
+    for _ in run.steps(steps):
+        run.log(**S.train_step(run, G, D, batches, cfg))
+    return run.history.as_dict(), _weights(G) + _weights(D)
+
+
+def test_training_is_deterministic_under_a_seed_and_g_updates_every_n_critic(tmp_path):
+    h1, p1 = _train_once(0, tmp_path / "a")
+    h2, p2 = _train_once(0, tmp_path / "b")
+    h3, _ = _train_once(1, tmp_path / "c")
     assert h1 == h2 and all(torch.equal(a, b) for a, b in zip(p1, p2, strict=True))
     assert h1 != h3
-    assert len(h1["L_adv_D"]) == 4 and len(h1["L_rec"]) == 2                # G once per n_critic = 2 D steps
+    assert h1["L_adv_D"][0] == [0, 1, 2, 3] and h1["L_rec"][0] == [1, 3]   # G once per n_critic = 2 D steps
+    assert h1["loss_G"][0] == [1, 3] and {"loss_D", "D_real", "D_fake", "L_gp", "L_cls_r", "L_cls_f"} <= set(h1)
 
 
-def test_train_step_with_lambda_rec_zero_skips_the_round_trip():
-    torch.manual_seed(0)
+def test_train_step_updates_d_every_iteration_and_g_on_its_iterations(tmp_path):
+    G, D = _tiny(0)
+    cfg = S.Config(n_critic=2, lambda_rec=0.0)
+    assert S.optimizers(G, D, cfg)["G"].defaults["betas"] == (0.5, 0.999)
+    run = _run(G, D, cfg, tmp_path)
+    batches = S.DomainBatches(Batches(_domains_dataset(), 4, seed=0))
+    G0, D0 = _weights(G), _weights(D)
+    out = S.train_step(run, G, D, batches, cfg)                          # run.step = 0: a D step only
+    assert set(out) == {"loss_D", "D_real", "D_fake", "L_adv_D", "L_gp", "L_cls_r"}
+    assert all(torch.equal(a, b) for a, b in zip(G0, G.parameters(), strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(D0, D.parameters(), strict=True))
+    run.step = 1                                                         # the n_critic-th iteration: G too
+    out = S.train_step(run, G, D, batches, cfg)
+    assert {"loss_G", "L_adv_G", "L_cls_f"} <= set(out) and "L_rec" not in out    # lambda_rec = 0: no round trip
+    assert not all(torch.equal(a, b) for a, b in zip(G0, G.parameters(), strict=True))
+    assert all(p.requires_grad for p in D.parameters())                  # D unfrozen after G's step
+    assert all(not torch.is_tensor(v) or not v.requires_grad for v in out.values())
+
+
+def test_g_step_leaves_no_gradient_in_d_and_d_is_unfrozen_after_a_failure(tmp_path, monkeypatch):
+    G, D = _tiny(1)
+    cfg = S.Config(n_critic=1)
+    run = _run(G, D, cfg, tmp_path)
+    seen, update = {}, run.update
+
+    def spy(name, loss, **kwargs):
+        update(name, loss, **kwargs)
+        seen[name] = [p.grad.clone() for p in D.parameters()]
+        seen[name + "_frozen"] = not any(p.requires_grad for p in D.parameters())
+    monkeypatch.setattr(run, "update", spy)
+    S.train_step(run, G, D, S.DomainBatches(Batches(_domains_dataset(), 4)), cfg)
+    assert seen["G_frozen"] and not seen["D_frozen"]
+    assert all(torch.equal(a, b) for a, b in zip(seen["D"], seen["G"], strict=True))   # G's backward added nothing
+    monkeypatch.undo()
+    run.optimizers.pop("G")
+    with pytest.raises(ValueError, match="No optimiser named 'G'"):
+        S.train_step(run, G, D, S.DomainBatches(Batches(_domains_dataset(), 4)), cfg)
+    assert all(p.requires_grad for p in D.parameters())
+
+
+def test_config_defaults_are_the_papers_and_bad_values_are_named():
+    cfg = S.Config()
+    assert (cfg.lambda_cls, cfg.lambda_rec, cfg.lambda_gp, cfg.n_critic) == (1.0, 10.0, 10.0, 5)
+    assert (cfg.lr, cfg.beta1, cfg.beta2) == (1e-4, 0.5, 0.999)
+    assert (cfg.g_residual, cfg.g_upsample, cfg.d_translation) == (False, "transposed", 0.0)
+    with pytest.raises(ValueError, match="n_critic"):
+        S.Config(n_critic=0)
+    with pytest.raises(ValueError, match="lambda_rec must be >= 0"):
+        S.Config(lambda_rec=-1.0)
+    with pytest.raises(ValueError, match="g_upsample must be one of .*got 'bilinear'"):
+        S.Config(g_upsample="bilinear")
+    with pytest.raises(ValueError, match="d_translation"):
+        S.Config(d_translation=0.5)
+
+
+def test_arms_resume_from_their_checkpoint(tmp_build):
     ds = _domains_dataset()
-    G, D = S.Generator(4, conv_dim=4, repeat_num=1), S.Discriminator(4, image_size=16, conv_dim=4, repeat_num=2)
-    opt_G, opt_D = S.optimizers(G, D)
-    assert opt_G.defaults["lr"] == 1e-4 and opt_G.defaults["betas"] == (0.5, 0.999)
-    x, c_prime = ds.get_batch(torch.arange(4))
-    out = S.train_step(G, D, opt_G, opt_D, x, c_prime, S.shuffled_labels(c_prime), lambda_rec=0.0)
-    assert {"L_adv_D", "L_gp", "L_cls_r", "L_adv_G", "L_cls_f"} == set(out)
-    assert all(p.requires_grad for p in D.parameters())                     # D unfrozen after G's step
+    G, D = _tiny(2)
+    first = L.train_arm("arm", G, D, S.DomainBatches(Batches(ds, 4, seed=0)), S.Config(n_critic=2), steps=2)
+    G2, D2 = _tiny(5)
+    again = L.train_arm("arm", G2, D2, S.DomainBatches(Batches(ds, 4, seed=0)), S.Config(n_critic=2), steps=2)
+    assert first.step == again.step == 2 and again.resumed
+    assert all(torch.equal(a, b) for a, b in zip(G.parameters(), G2.parameters(), strict=True))
 
 
 # ----------------------------------------------------------------------------------------- measuring
@@ -313,30 +416,30 @@ def test_label_accuracy_and_logits_to_labels():
     names = S.domain_names(FAMILIES)
     target = torch.tensor([[1.0, 0, 1, 0], [0, 1, 0, 1]])
     predicted = torch.tensor([[1.0, 1, 1, 0], [0, 1, 0, 1]])
-    acc = S.label_accuracy(predicted, target, names)
+    acc = L.label_accuracy(predicted, target, names)
     assert acc == {"all": 0.5, "bold": 1.0, "italic": 0.5, "family": 1.0}
-    assert S.logits_to_labels(torch.tensor([[2.0, -1.0, 0.1, 0.3]])).tolist() == [[1, 0, 0, 1]]
+    assert L.logits_to_labels(torch.tensor([[2.0, -1.0, 0.1, 0.3]])).tolist() == [[1, 0, 0, 1]]
 
 
 def test_domain_classifier_reads_d_cls_labels_unshifted_and_keeps_d_in_training():
     torch.manual_seed(0)
-    D = S.Discriminator(4, 1, 32, conv_dim=4, translation=0.25).train()
+    D = S.Discriminator(c_dim=4, channels=1, image_size=32, conv_dim=4, translation=0.25).train()
     x = torch.rand(5, 1, 32, 32) * 2 - 1
-    labels = S.DomainClassifier(D).predict(x, batch_size=2)
+    labels = L.DomainClassifier(D).predict(x, batch_size=2)
     assert D.training
     assert labels.shape == (5, 4) and set(labels.unique().tolist()) <= {0.0, 1.0}
     assert (labels[:, 2:].sum(1) == 1).all()                      # exactly one family per image
     D.eval()
     with torch.no_grad():
-        assert torch.equal(labels, S.logits_to_labels(D(x)[1]))    # read in eval mode: no random shift
+        assert torch.equal(labels, L.logits_to_labels(D(x)[1]))    # read in eval mode: no random shift
 
 
 def test_evaluate_reports_accuracy_content_and_reconstruction():
     torch.manual_seed(0)
     ds = _domains_dataset()
-    G = S.Generator(4, conv_dim=4, repeat_num=1)
-    net = S.train_attribute_classifier(ds, steps=3, batch_size=8)
-    out = S.evaluate(G, ds, net, _ConstantContent(), n=6)
+    G = S.Generator(c_dim=4, conv_dim=4, repeat_num=1)
+    net = L.train_attribute_classifier(ds, steps=3, batch_size=8)
+    out = L.evaluate(G, ds, net, _ConstantContent(), n=6)
     assert set(out) >= {"attribute_accuracy", "attribute_accuracy_bold", "attribute_accuracy_italic",
                         "attribute_accuracy_family", "content_preserved", "reconstruction_l1",
                         "identity_attribute_accuracy"}
@@ -354,7 +457,7 @@ def test_evaluate_reports_accuracy_content_and_reconstruction():
             return x[:, :, :1, :1], torch.tensor([[-5.0, -5.0, 5.0, -5.0]]).expand(len(x), -1)
 
     judge = SaysSansRegular().train()
-    out = S.evaluate(G, ds, net, _ConstantContent(), n=6, D=judge)
+    out = L.evaluate(G, ds, net, _ConstantContent(), n=6, D=judge)
     assert out["d_cls_attribute_accuracy"] == pytest.approx(1 / 8)   # right only where the target is sans regular
     assert judge.training                                             # evaluated in eval mode, then restored
 
@@ -363,16 +466,16 @@ def test_evaluate_reports_accuracy_content_and_reconstruction():
 def test_translation_explorer_renders_headless_and_follows_its_controls():
     torch.manual_seed(0)
     ds = _domains_dataset()
-    G = S.Generator(4, conv_dim=4, repeat_num=1)
-    net = S.AttributeClassifier(4)
-    ex = S.translation_explorer(G, ds, attribute_net=net, n=10)
+    G = S.Generator(c_dim=4, conv_dim=4, repeat_num=1)
+    net = L.AttributeClassifier(4)
+    ex = L.translation_explorer(G, ds, attribute_net=net, n=10)
     assert ex.state["renders"] == 1
     ex.controls["italic"].value = True
     ex.controls["family"].value = "serif"
     ex.controls["index"].value = 3
     assert ex.state["renders"] == 4
     assert ex.state["values"] == {"index": 3, "bold": True, "italic": True, "family": "serif"}
-    fig = S.render_translation(G, ds, 3, True, True, "serif", net)
+    fig = L.render_translation(G, ds, 3, True, True, "serif", net)
     assert len(fig.axes) == 3 and "serif bold italic" in fig.axes[1].get_title()
     plt.close(fig)
 
@@ -380,11 +483,11 @@ def test_translation_explorer_renders_headless_and_follows_its_controls():
 def test_domain_grid_shows_every_domain_for_each_input():
     torch.manual_seed(0)
     ds = _domains_dataset()
-    G = S.Generator(4, conv_dim=4, repeat_num=1)
-    fig = S.render_domain_grid(G, ds, indices=[0, 5])
+    G = S.Generator(c_dim=4, conv_dim=4, repeat_num=1)
+    fig = L.render_domain_grid(G, ds, indices=[0, 5])
     assert len(fig.axes) == 2 * (8 + 1)
     plt.close(fig)
-    ex = S.domain_grid_explorer(G, ds, rows=2)
+    ex = L.domain_grid_explorer(G, ds, rows=2)
     ex.controls["page"].value = 2
     assert ex.state["values"] == {"page": 2} and ex.state["renders"] == 2
 

@@ -29,7 +29,10 @@ The two networks (Sec. 3.2 and Appendix 6.1):
 
 Training follows Sec. 3.3: alternate one step on D and one on G; G minimises -log D(x, G(x)) (the
 non-saturating form) plus lambda * L1; D's objective is divided by 2 "which slows down the rate at which D
-learns relative to G"; Adam with lr 2e-4, beta_1 = 0.5.
+learns relative to G"; Adam with lr 2e-4, beta_1 = 0.5. ``Config`` holds these hyper-parameters, ``optimizers``
+builds the Adam pair and ``train_step(run, G, D, batches, cfg)`` is the one update the chapter runs (its main
+loop, the facades run and every "what goes wrong" arm). What the chapter measures with the networks (test-time
+translation, sharpness, the noise spread, patch maps, figures and the explorer) is in ``gan_course.lab.pix2pix``.
 
 What differs from the paper at the course's sizes, all said in the chapter: images of 32x32 (glyphs) or 64x64
 (facades) rather than 256x256, so the U-Net has 5 or 6 levels instead of 8 and the PatchGAN fewer layers; batch
@@ -40,18 +43,19 @@ with batch size 1 and a 1x1 bottleneck it would zero the code).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 
-import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..analysis import ReceptiveField, receptive_field
 from ..losses import discriminator_loss, generator_loss_nonsaturating
+from ..training import set_requires_grad
 
-LAMBDA_L1 = 100.0           # Eq. 4, Sec. 4 ("lambda = 100 in all experiments")
-LR, BETA1 = 2e-4, 0.5       # Sec. 3.3, Adam
+LAMBDA_L1 = 100.0           # Sec. 4: "we use lambda = 100" (the weight of L_L1 in Eq. 4)
+LR, BETA1 = 2e-4, 0.5       # Sec. 3.3: "Adam solver, with a learning rate of 0.0002, and momentum parameters
+BETA2 = 0.999               #            beta_1 = 0.5, beta_2 = 0.999"
 
 
 # ============================================================================ the noise: dropout (Sec. 2.1)
@@ -107,7 +111,7 @@ class UNetGenerator(nn.Module):
     and the 1x1 bottleneck (as in the authors' code).
     """
 
-    def __init__(self, in_channels: int = 1, out_channels: int = 1, num_downs: int = 5, ngf: int = 64,
+    def __init__(self, *, in_channels: int = 1, out_channels: int = 1, num_downs: int = 5, ngf: int = 64,
                  max_mult: int = 8, dropout: float = 0.5, n_dropout: int = 3, skip: bool = True):
         super().__init__()
         if num_downs < 2:
@@ -152,10 +156,9 @@ class UNetGenerator(nn.Module):
         return self
 
 
-def encoder_decoder(in_channels: int = 1, out_channels: int = 1, num_downs: int = 5, ngf: int = 64,
-                    **kwargs) -> UNetGenerator:
+def encoder_decoder(**kwargs) -> UNetGenerator:
     """The paper's "encoder-decoder" baseline (Sec. 4.3, Fig. 5): the U-Net with its skip connections removed."""
-    return UNetGenerator(in_channels, out_channels, num_downs, ngf, skip=False, **kwargs)
+    return UNetGenerator(skip=False, **kwargs)
 
 
 # ============================================================================ the discriminator (Sec. 3.2.2)
@@ -169,7 +172,7 @@ class PatchDiscriminator(nn.Module):
     Returns (B, 1, H', W') logits; ``sigmoid`` of one entry is D's belief that its patch is real.
     """
 
-    def __init__(self, in_channels: int = 2, ndf: int = 64, n_layers: int = 3, max_mult: int = 8):
+    def __init__(self, *, in_channels: int = 2, ndf: int = 64, n_layers: int = 3, max_mult: int = 8):
         super().__init__()
         self.in_channels, self.n_layers = in_channels, n_layers
         if n_layers == 0:                                           # PixelGAN: every pixel judged on its own
@@ -224,215 +227,73 @@ def discriminator_objective(real_logits: torch.Tensor, fake_logits: torch.Tensor
     return 0.5 * discriminator_loss(real_logits, fake_logits)
 
 
-def train_step(G: nn.Module, D: nn.Module | None, opt_G, opt_D, x: torch.Tensor, y: torch.Tensor,
-               lambda_l1: float = LAMBDA_L1, use_gan: bool = True) -> dict[str, float]:
-    """One iteration of Sec. 3.3: a step on D (if ``use_gan``), then a step on G, on the pair batch (x, y).
+# ============================================================================ training (Sec. 3.3)
+@dataclass
+class Config:
+    """The paper's training hyper-parameters (Sec. 3.3, Sec. 4); the defaults are the paper's values.
 
-    The chapter's notebook writes the same two steps out inside ``Run``; this function is what the ablations
-    ("L1 only", "cGAN only", encoder-decoder) call. Returns the losses as floats.
+    ``use_gan=False`` is the "L1 only" row of Table 1 (no discriminator at all: ``D`` may be None and the run
+    needs no "D" optimiser); ``lambda_l1 = 0`` is the "cGAN only" row.
     """
-    fake = G(x)
-    out: dict[str, float] = {}
-    if use_gan:
-        loss_D = discriminator_objective(D(x, y), D(x, fake.detach()))
-        opt_D.zero_grad(set_to_none=True)
-        loss_D.backward()
-        opt_D.step()
-        out["loss_D"] = loss_D.detach().item()
-        for p in D.parameters():
-            p.requires_grad_(False)
-        fake_logits = D(x, fake)
-    else:
-        fake_logits = None
-    loss_G, parts = generator_loss(fake_logits, fake, y, lambda_l1, use_gan=use_gan)
-    opt_G.zero_grad(set_to_none=True)
-    loss_G.backward()
-    opt_G.step()
-    if use_gan:
-        for p in D.parameters():
-            p.requires_grad_(True)
-    out.update(loss_G=loss_G.detach().item(), loss_G_gan=parts["gan"], loss_G_l1=parts["l1"])
-    return out
+
+    lambda_l1: float = LAMBDA_L1   # Sec. 4: "we use lambda = 100"
+    lr: float = LR                 # Sec. 3.3: "a learning rate of 0.0002"
+    beta1: float = BETA1           # Sec. 3.3: "momentum parameters beta_1 = 0.5,
+    beta2: float = BETA2           #            beta_2 = 0.999"
+    use_gan: bool = True           # Table 1: "L1" (False) vs. "cGAN" / "L1+cGAN" (True)
+
+    def __post_init__(self):
+        if self.lambda_l1 < 0:
+            raise ValueError(f"lambda_l1 must be >= 0 (0 is 'cGAN only'), got {self.lambda_l1}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            raise ValueError(f"Adam's betas must lie in [0, 1), got ({self.beta1}, {self.beta2})")
+        if not self.use_gan and self.lambda_l1 == 0:
+            raise ValueError("use_gan=False with lambda_l1=0 leaves G nothing to minimise: choose one of them")
 
 
-def train(G: nn.Module, D: nn.Module | None, batches, steps: int, lambda_l1: float = LAMBDA_L1,
-          use_gan: bool = True, lr: float = LR, betas: tuple[float, float] = (BETA1, 0.999),
-          callback: Callable[[int, dict], None] | None = None) -> dict[str, list[float]]:
-    """``steps`` iterations of ``train_step`` with fresh Adam optimisers (Sec. 3.3); returns the loss history.
+def optimizers(G: nn.Module, D: nn.Module | None, cfg: Config) -> dict[str, torch.optim.Optimizer]:
+    """Adam for G and D (Sec. 3.3), as the ``{"G": ..., "D": ...}`` a ``Run`` takes; no "D" when not ``use_gan``."""
+    if cfg.use_gan and D is None:
+        raise ValueError("Config(use_gan=True) needs a discriminator D; pass use_gan=False for the 'L1 only' arm")
+    opts = {"G": torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))}
+    if cfg.use_gan:
+        opts["D"] = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+    return opts
 
-    ``batches`` is a ``gan_course.training.Batches`` over a paired dataset (``(x, y)`` batches). Used for the
-    chapter's ablations, which need no checkpoints; the main run goes through ``gan_course.training.Run``.
+
+def train_step(run, G: UNetGenerator, D: PatchDiscriminator | None, batches, cfg: Config) -> dict:
+    """One iteration of Sec. 3.3 on the next pair batch (x, y): a step on D, then a step on G with D frozen.
+
+        D step:  L_D = 1/2 (-E[log D(x, y)] - E[log(1 - D(x, G(x)))])          (Eq. 1, halved)
+        G step:  L_G = -E[log D(x, G(x))] + lambda E[|y - G(x)|]               (Eq. 4, non-saturating)
+
+    The noise z is G's dropout, drawn in the single forward pass G(x) that both steps share (D's step sees it
+    detached). With ``cfg.use_gan = False`` ("L1 only") there is no D step and G minimises lambda * L1 alone.
+    ``run`` is a ``gan_course.training.Run`` with optimisers "G" (and "D"); ``batches`` yields (x, y) on its
+    device. Returns the detached scalars to log: the losses, the mean patch logits D(x, y) and D(x, G(x)), and
+    G's two terms.
     """
-    if use_gan and D is None:
-        raise ValueError("use_gan=True needs a discriminator D")
-    opt_G = torch.optim.Adam(G.parameters(), lr=lr, betas=betas)
-    opt_D = torch.optim.Adam(D.parameters(), lr=lr, betas=betas) if use_gan else None
-    G.train()
-    if D is not None:
-        D.train()
-    history: dict[str, list[float]] = {}
-    for step in range(steps):
-        x, y = batches.next()
-        losses = train_step(G, D, opt_G, opt_D, x, y, lambda_l1, use_gan)
-        for k, v in losses.items():
-            history.setdefault(k, []).append(v)
-        if callback is not None:
-            callback(step, losses)
-    return history
-
-
-# ============================================================================ measuring outputs (Sec. 4)
-@torch.no_grad()
-def translate(G: nn.Module, x: torch.Tensor, noise_seed: int | None = 0, batch_size: int = 256) -> torch.Tensor:
-    """G(x) at test time: eval mode (BatchNorm running statistics), dropout noise as set on G (on by default).
-
-    ``noise_seed`` fixes the dropout masks so the same call gives the same output (None: unseeded). The
-    global RNG is restored afterwards.
-    """
-    was_training = G.training
-    G.eval()
-    device = next(G.parameters()).device
-    outs = []
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        if noise_seed is not None:
-            torch.manual_seed(noise_seed)
-        for i in range(0, len(x), batch_size):
-            outs.append(G(x[i:i + batch_size].to(device)).cpu())
-    G.train(was_training)
-    return torch.cat(outs)
-
-
-def sharpness(images: torch.Tensor) -> torch.Tensor:
-    """Per-image sharpness: the variance of the Laplacian (images mapped to [0, 1]), averaged over channels.
-
-    A classic focus measure (Pech-Pacheco et al., 2000): blur removes high frequencies and so shrinks the
-    Laplacian's variance. Compare outputs with their targets (a ratio of 1 = as sharp as the real images).
-    """
-    x = (images.detach().float().cpu() + 1) / 2
-    kernel = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]).view(1, 1, 3, 3)
-    c = x.shape[1]
-    lap = F.conv2d(x, kernel.repeat(c, 1, 1, 1), groups=c)         # valid convolution: no border effects
-    return lap.flatten(2).var(dim=2).mean(dim=1)
-
-
-@torch.no_grad()
-def evaluate(G: nn.Module, dataset, n: int | None = None, noise_seed: int = 0) -> dict[str, float]:
-    """Test-set numbers for a generator (Sec. 4.2's questions: is it right, and is it sharp?):
-
-    - ``l1``: mean |G(x) - y| per pixel, images in [-1, 1] (Eq. 3's L1, on held-out pairs);
-    - ``sharpness``: mean variance of the Laplacian of G(x) and ``sharpness_target`` that of y;
-    - ``sharpness_ratio``: their ratio (1 = as sharp as the targets; well below 1 = blurry).
-    """
-    n = len(dataset) if n is None else min(n, len(dataset))
-    x, y = dataset.get_batch(torch.arange(n))
-    fake = translate(G, x, noise_seed=noise_seed)
-    s_fake, s_real = float(sharpness(fake).mean()), float(sharpness(y).mean())
-    return {"l1": float((fake - y).abs().mean()), "sharpness": s_fake, "sharpness_target": s_real,
-            "sharpness_ratio": s_fake / s_real}
-
-
-@torch.no_grad()
-def noise_spread(G: nn.Module, x: torch.Tensor, samples: int = 8) -> float:
-    """Mean per-pixel standard deviation of G(x) over ``samples`` dropout masks: how much the noise z matters.
-
-    The paper observed "only minor stochasticity in the output of our nets" (Sec. 2.1).
-    """
-    outs = torch.stack([translate(G, x, noise_seed=s) for s in range(samples)])
-    return float(outs.std(dim=0).mean())
-
-
-# ============================================================================ pictures and explorers
-def _show(ax, image: torch.Tensor, title: str | None = None):
-    img = ((image.detach().float().cpu() + 1) / 2).clamp(0, 1)
-    if img.shape[0] == 1:
-        ax.imshow(img[0].numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    else:
-        ax.imshow(img.permute(1, 2, 0).numpy(), interpolation="nearest")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    if title:
-        ax.set_title(title, fontsize="small")
-
-
-def render_triplets(G: nn.Module, dataset, start: int = 0, n: int = 8, noise_seed: int = 0,
-                    show_error: bool = False, title: str | None = None):
-    """A figure with test pairs ``start .. start + n - 1``: input x, output G(x), target y (and |G(x) - y|).
-
-    Each output is titled with its own L1 error to the target.
-    """
-    index = torch.arange(start, min(start + n, len(dataset)))
-    x, y = dataset.get_batch(index)
-    fake = translate(G, x, noise_seed=noise_seed)
-    rows = [("input x", x), ("output G(x)", fake), ("target y", y)]
-    if show_error:
-        rows.append(("|G(x) - y|", (fake - y).abs().mean(1, keepdim=True) - 1))   # [0, 2] shown as [-1, 1]
-    fig, axes = plt.subplots(len(rows), len(index), figsize=(1.35 * len(index) + 0.6, 1.6 * len(rows) + 0.6),
-                             squeeze=False)
-    for r, (name, images) in enumerate(rows):
-        for c in range(len(index)):
-            ax = axes[r, c]
-            _show(ax, images[c])
-            if r == 1:
-                ax.set_title(f"L1 {float((fake[c] - y[c]).abs().mean()):.3f}", fontsize=8)
-            if c == 0:
-                ax.set_ylabel(name, fontsize="small")
-    fig.suptitle(title or f"test pairs {int(index[0])}..{int(index[-1])} (dropout seed {noise_seed})")
-    fig.supxlabel("test pair")
-    fig.tight_layout()
-    return fig
-
-
-def triplet_explorer(G: nn.Module, dataset, n: int = 8, title: str = "Test inputs, outputs and targets"):
-    """Explorer over ``render_triplets``: page through the test set, change the dropout noise, show errors."""
-    import ipywidgets as widgets
-
-    from ..widgets import explorer, seed_slider
-
-    page = widgets.IntSlider(value=0, min=0, max=max(0, (len(dataset) - 1) // n), step=1, description="page")
-    show_error = widgets.Checkbox(value=False, description="show |G(x) - y|")
-    return explorer(lambda page, noise_seed, show_error: render_triplets(G, dataset, page * n, n, noise_seed,
-                                                                         show_error),
-                    title=title, page=page, noise_seed=seed_slider(description="dropout seed"),
-                    show_error=show_error)
-
-
-@torch.no_grad()
-def patch_maps(D: nn.Module, x: torch.Tensor, y: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """D's patch maps, as probabilities sigmoid(D), for the real pairs (x, y) and the generated (x, G(x))."""
-    was_training = D.training
-    D.eval()
-    real, gen = torch.sigmoid(D(x, y)), torch.sigmoid(D(x, fake))
-    D.train(was_training)
-    return real.cpu(), gen.cpu()
-
-
-def render_patch_map(D: nn.Module, x: torch.Tensor, y: torch.Tensor, fake: torch.Tensor, unit: tuple[int, int] | None = None,
-                     title: str | None = None):
-    """One pair, what D outputs for it: x, y with the receptive field of one patch unit drawn on it, D's map on
-    (x, y), G(x) with the same square, and D's map on (x, G(x)). ``x, y, fake`` are single images (C, H, W).
-    """
-    rf = receptive_field(D.net)
-    real_map, fake_map = patch_maps(D, x[None], y[None], fake[None])
-    real_map, fake_map = real_map[0, 0], fake_map[0, 0]
-    h, w = real_map.shape
-    i, j = unit if unit is not None else (h // 2, w // 2)
-    fig, axes = plt.subplots(1, 5, figsize=(16, 3.8))
-    _show(axes[0], x, "input x")
-    for ax, image, name in ((axes[1], y, "real y"), (axes[3], fake, "G(x)")):
-        _show(ax, image, f"{name}\nred: the {rf.size}x{rf.size} field of unit ({i}, {j})")
-        top, left = rf.start + i * rf.jump - rf.size / 2, rf.start + j * rf.jump - rf.size / 2
-        ax.add_patch(plt.Rectangle((left, top), rf.size, rf.size, fill=False, color="red", lw=2,
-                                   clip_on=True))
-        ax.set_xlim(-0.5, image.shape[-1] - 0.5)
-        ax.set_ylim(image.shape[-2] - 0.5, -0.5)
-    for ax, m, name in ((axes[2], real_map, "D(x, y)"), (axes[4], fake_map, "D(x, G(x))")):
-        im = ax.imshow(m.numpy(), cmap="RdBu", vmin=0, vmax=1, interpolation="nearest")
-        ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, color="black", lw=2))
-        ax.set_title(f"{name}\n{h}x{w} patches, mean {float(m.mean()):.2f}", fontsize="small")
-        ax.set_xlabel("patch column")
-        ax.set_ylabel("patch row")
-        ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
-        ax.yaxis.set_major_locator(plt.MaxNLocator(integer=True))
-    fig.colorbar(im, ax=list(axes), fraction=0.02, label="D = P(patch is real)")
-    fig.suptitle(title or f"PatchGAN: {rf.size}x{rf.size} patches, one every {rf.jump} pixels")
-    return fig
+    if cfg.use_gan and D is None:
+        raise ValueError("Config(use_gan=True) needs a discriminator D; pass use_gan=False for the 'L1 only' arm")
+    x, y = batches.next()                                  # the input x and its target y
+    with run.autocast():
+        fake = G(x)                                        # G(x, z): z is the dropout inside G
+    logs = {}
+    if cfg.use_gan:                                        # D: max_D L_cGAN over all patches, halved
+        with run.autocast():
+            d_real, d_fake = D(x, y), D(x, fake.detach())
+            loss_D = discriminator_objective(d_real, d_fake)
+        run.update("D", loss_D)
+        logs = dict(loss_D=loss_D.detach(), D_real=d_real.detach().mean(), D_fake=d_fake.detach().mean())
+        set_requires_grad(D, False)                        # G's step leaves no gradients in D
+    try:                                                   # G: min -log D(x, G(x)) + lambda ||y - G(x)||_1
+        with run.autocast():
+            fake_logits = D(x, fake) if cfg.use_gan else None
+            loss_G, parts = generator_loss(fake_logits, fake, y, cfg.lambda_l1, use_gan=cfg.use_gan)
+        run.update("G", loss_G)
+    finally:                                               # D trainable again, even after an interruption
+        if cfg.use_gan:
+            set_requires_grad(D, True)
+    return dict(logs, loss_G=loss_G.detach(), loss_G_gan=parts["gan"], loss_G_l1=parts["l1"])

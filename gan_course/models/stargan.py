@@ -53,8 +53,16 @@ options the chapter switches on, each measured against the paper's choice in its
   transposed convolutions, which print a checkerboard (Odena, Dumoulin & Olah, Distill 2016);
 - a random translation of every image D sees (``Discriminator(translation=0.125)``, DiffAugment's, Zhao et al.
   2020), because with the paper's networks at this size G learns to fool D_cls with a blotch at a fixed place
-  (``evaluate(..., D=D)`` measures D_cls's reading beside an independent classifier's).
+  (``gan_course.lab.stargan.evaluate(..., D=D)`` measures D_cls's reading beside an independent classifier's).
+
+``Config`` holds the paper's hyper-parameters and these three options (defaults: the paper's values), ``optimizers``
+the Adam pair, ``DomainBatches`` the batches StarGAN trains on (x, its labels c', targets c = c' shuffled; with a
+mask vector, alternating between datasets), and ``train_step(run, G, D, batches, cfg)`` the one update the chapter
+runs: its main loop, every "what goes wrong" arm and the mask-vector run. What the chapter measures with the
+networks (the glyph domains, the independent attribute classifier, evaluation, figures, explorers) is in
+``gan_course.lab.stargan``.
 """
+
 
 from __future__ import annotations
 
@@ -62,63 +70,29 @@ import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.base import TensorImageDataset
 from ..layers import diff_augment
 from ..losses import gradient_penalty, wasserstein_critic_loss, wasserstein_generator_loss
-from ..sampling import generate
 from ..training import set_requires_grad
 
-LAMBDA_CLS = 1.0            # Eq. 5
-LAMBDA_REC = 10.0           # Eq. 5
-LAMBDA_GP = 10.0            # Eq. 8
-N_CRITIC = 5                # Sec. 4.1 ("We update the generator once after five discriminator updates")
-LR, BETAS = 1e-4, (0.5, 0.999)
+LAMBDA_CLS = 1.0            # Sec. 3.1: "We use lambda_cls = 1 and lambda_rec = 10 in all of our experiments" (Eq. 5)
+LAMBDA_REC = 10.0
+LAMBDA_GP = 10.0            # Sec. 4 (Eq. 8): "We use lambda_gp = 10 for all experiments"
+N_CRITIC = 5                # Sec. 4.1: "We perform one generator update after five discriminator updates"
+LR, BETAS = 1e-4, (0.5, 0.999)   # Sec. 4.1: Adam "with beta_1 = 0.5 and beta_2 = 0.999", "a learning rate of 0.0001"
 LEAK = 0.01                 # the discriminator's LeakyReLU slope (Table 5)
 
 STYLE_ATTRIBUTES = ("bold", "italic")
 UPSAMPLING = ("transposed", "nearest")   # G's up-sampling: the paper's transposed convs, or resize + conv
 
 
-# ============================================================================ domain labels on glyphs
+# ============================================================================ domain labels
 def domain_names(families: Sequence[str]) -> list[str]:
     """The label vector's entries for glyph domains: ``["bold", "italic", *families]``."""
     return [*STYLE_ATTRIBUTES, *families]
-
-
-def domain_labels(attributes: torch.Tensor, families: Sequence[str]) -> torch.Tensor:
-    """Glyph attribute vectors (N, 9) = [bold, italic, one-hot of the 7 families] -> (N, 2 + len(families)).
-
-    Like CelebA's five attributes in the paper (black / blond / brown hair: one-hot; male; young), the glyph domain
-    label is two binary attributes and a one-hot choice among a few font families. Rows of another family would
-    get an all-zero family part; ``load_domains`` keeps only images of the chosen families.
-    """
-    from ..data.glyphs import FAMILY_NAMES
-
-    cols = [0, 1] + [2 + FAMILY_NAMES.index(f) for f in families]
-    return attributes[:, cols].float()
-
-
-def load_domains(split: str = "train", families: Sequence[str] = ("sans", "serif", "mono"), image_size: int = 32,
-                 classes: str = "all", root=None) -> TensorImageDataset:
-    """The glyphs of ``families`` with their domain label as the target: items (image, c') with c' float
-    [bold, italic, one-hot family]. ``.targets`` still holds the character (for content preservation),
-    ``.domain_names`` names the label's entries."""
-    from .. import data
-
-    glyphs = data.load("glyphs", split, image_size=image_size, target="attributes", classes=classes, root=root)
-    c = domain_labels(glyphs.views["attributes"], families)
-    keep = c[:, 2:].sum(1) > 0
-    ds = TensorImageDataset(glyphs.images[keep], glyphs.targets[keep], glyphs.classes, views={"domain": c[keep]},
-                            target="domain", name="glyph-domains", split=split)
-    ds.domain_names = domain_names(families)
-    ds.families = tuple(families)
-    ds.jitter = glyphs.jitter[keep]            # how each glyph was drawn: glyphs.render(..., jitter=) redraws it
-    return ds
 
 
 def all_domains(families: Sequence[str]) -> torch.Tensor:
@@ -129,14 +103,6 @@ def all_domains(families: Sequence[str]) -> torch.Tensor:
         family[f] = 1.0
         rows.append([float(bold), float(italic), *family])
     return torch.tensor(rows)
-
-
-def describe(c: torch.Tensor, names: Sequence[str]) -> str:
-    """A domain label as words: ``[1, 0, 0, 1, 0]`` with glyph names -> ``"serif bold"``."""
-    c = [float(v) for v in c]
-    families = [n for n, v in zip(names[2:], c[2:], strict=True) if v > 0.5]
-    styles = [n for n, v in zip(names[:2], c[:2], strict=True) if v > 0.5]
-    return " ".join(families + styles) or "regular"
 
 
 def shuffled_labels(c_prime: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -194,7 +160,7 @@ class Generator(nn.Module):
     Olah, "Deconvolution and Checkerboard Artifacts", Distill 2016); resizing first treats every pixel alike.
     """
 
-    def __init__(self, c_dim: int, channels: int = 1, conv_dim: int = 32, repeat_num: int = 3,
+    def __init__(self, *, c_dim: int, channels: int = 1, conv_dim: int = 32, repeat_num: int = 3,
                  residual: bool = False, upsample: str = "transposed"):
         super().__init__()
         if upsample not in UPSAMPLING:
@@ -250,7 +216,7 @@ class Discriminator(nn.Module):
     The chapter uses it because a small D_cls is easy for G to fool with a blotch at a fixed place (Sec. 3.2).
     """
 
-    def __init__(self, c_dim: int, channels: int = 1, image_size: int = 32, conv_dim: int = 32,
+    def __init__(self, *, c_dim: int, channels: int = 1, image_size: int = 32, conv_dim: int = 32,
                  repeat_num: int = 3, translation: float = 0.0):
         super().__init__()
         if not 0 <= translation < 0.5:
@@ -275,23 +241,6 @@ class Discriminator(nn.Module):
             x = diff_augment(x, self.translation)         # a random shift of every input, with gradients
         h = self.main(x)
         return self.conv_src(h), self.conv_cls(h).flatten(1)
-
-
-class DomainClassifier(nn.Module):
-    """D_cls on its own: D's body and classification head, x -> (B, c_dim) logits, in D's current mode (so
-    ``sampling.generate`` can read labels with it like with any classifier)."""
-
-    def __init__(self, D: Discriminator):
-        super().__init__()
-        self.D = D
-        self.train(D.training)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.D(x)[1]
-
-    def predict(self, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-        """0/1 labels as D_cls reads them (``read_labels``)."""
-        return read_labels(self, x, batch_size)
 
 
 # ============================================================================ the objective (Sec. 3.1, 4)
@@ -320,7 +269,8 @@ def discriminator_loss(D: nn.Module, x: torch.Tensor, x_fake: torch.Tensor, c_pr
     E[D_src(G(x, c))] - E[D_src(x)] + lambda_gp E[(||grad D_src(x_hat)||_2 - 1)^2] + lambda_cls L_cls^r.
 
     The penalty is ``gan_course.losses.gradient_penalty`` on D_src (the patch map's scores are summed per image,
-    as in the authors' code). Returns the loss and its parts (floats) for logging.
+    as in the authors' code). Returns the loss and its parts (floats) for logging, with the mean critic scores
+    ``D_real`` = E[D_src(x)] and ``D_fake`` = E[D_src(G(x, c))].
     """
     out_src, out_cls = D(x)
     fake_src, _ = D(x_fake.detach())
@@ -329,7 +279,8 @@ def discriminator_loss(D: nn.Module, x: torch.Tensor, x_fake: torch.Tensor, c_pr
     loss_cls_r = cls_loss(out_cls, c_prime)                               # L_cls^r (Eq. 2)
     loss = loss_adv + loss_gp + lambda_cls * loss_cls_r
     return loss, {"L_adv_D": float(loss_adv.detach()), "L_gp": float(loss_gp.detach()),
-                  "L_cls_r": float(loss_cls_r.detach())}
+                  "L_cls_r": float(loss_cls_r.detach()), "D_real": float(out_src.detach().mean()),
+                  "D_fake": float(fake_src.detach().mean())}
 
 
 def generator_loss(G: nn.Module, D: nn.Module, x: torch.Tensor, c: torch.Tensor, c_prime: torch.Tensor,
@@ -355,56 +306,6 @@ def generator_loss(G: nn.Module, D: nn.Module, x: torch.Tensor, c: torch.Tensor,
     return loss, parts
 
 
-def train_step(G: nn.Module, D: nn.Module, opt_G, opt_D, x: torch.Tensor, c_prime: torch.Tensor,
-               c: torch.Tensor, update_G: bool = True, lambda_cls: float = LAMBDA_CLS,
-               lambda_rec: float = LAMBDA_REC, lambda_gp: float = LAMBDA_GP,
-               cls_loss: Callable = domain_classification_loss) -> dict[str, float]:
-    """One iteration of the authors' training loop: a D step on (x, c'), and a G step when ``update_G``
-    (every ``n_critic``-th iteration). ``c`` are the target labels (e.g. ``shuffled_labels(c_prime)``).
-
-    The chapter's notebook writes the same lines out inside ``Run``; ``train`` (ablations, the mask-vector run)
-    calls this. Returns the loss parts as floats.
-    """
-    with torch.no_grad():
-        x_fake = G(x, c)
-    loss_D, out = discriminator_loss(D, x, x_fake, c_prime, lambda_cls, lambda_gp, cls_loss)
-    opt_D.zero_grad(set_to_none=True)
-    loss_D.backward()
-    opt_D.step()
-    if update_G:
-        set_requires_grad(D, False)
-        loss_G, parts = generator_loss(G, D, x, c, c_prime, lambda_cls, lambda_rec, cls_loss)
-        opt_G.zero_grad(set_to_none=True)
-        loss_G.backward()
-        opt_G.step()
-        set_requires_grad(D, True)
-        out.update(parts)
-    return out
-
-
-def optimizers(G: nn.Module, D: nn.Module, lr: float = LR, betas: tuple[float, float] = BETAS):
-    """Adam for G and D with the paper's settings (Sec. 4.1): lr 1e-4, beta_1 = 0.5, beta_2 = 0.999."""
-    return torch.optim.Adam(G.parameters(), lr=lr, betas=betas), torch.optim.Adam(D.parameters(), lr=lr, betas=betas)
-
-
-def train(G: nn.Module, D: nn.Module, batches, steps: int, n_critic: int = N_CRITIC,
-          lambda_cls: float = LAMBDA_CLS, lambda_rec: float = LAMBDA_REC, lambda_gp: float = LAMBDA_GP,
-          lr: float = LR, betas: tuple[float, float] = BETAS, seed: int = 0) -> dict[str, list[float]]:
-    """``steps`` iterations of ``train_step`` (G updated every ``n_critic``-th) with fresh Adam optimisers,
-    target labels = the batch's labels shuffled. ``batches`` yields (x, c'). For the chapter's ablations, which
-    need no checkpoints; the main run goes through ``gan_course.training.Run``. Returns the loss history."""
-    opt_G, opt_D = optimizers(G, D, lr, betas)
-    g = torch.Generator().manual_seed(seed)
-    history: dict[str, list[float]] = {}
-    for step in range(steps):
-        x, c_prime = batches.next()
-        out = train_step(G, D, opt_G, opt_D, x, c_prime, shuffled_labels(c_prime, g), (step + 1) % n_critic == 0,
-                         lambda_cls, lambda_rec, lambda_gp)
-        for k, v in out.items():
-            history.setdefault(k, []).append(v)
-    return history
-
-
 # ============================================================================ the mask vector (Sec. 3.2)
 @dataclass(frozen=True)
 class LabelSet:
@@ -425,10 +326,10 @@ class MaskVector:
 
     - ``encode(c, k)``: labels ``c`` (B, len(set k)) of images from dataset k -> c_tilde (B, ``dim``): c in dataset
       k's slot, zeros in every other slot ("unknown"), and m = one-hot(k). G is trained on c_tilde.
-    - ``classification_loss(k)``: the loss for images of dataset k. D_cls outputs every dataset's labels
-      (``n_cls`` logits); only dataset k's part is known, so only it is scored: BCE summed over the labels
-      (``"bce"``) or softmax cross-entropy (``"ce"``). It takes (logits, c_tilde) like
-      ``domain_classification_loss``, so ``train_step`` uses either.
+    - ``classification_loss(logits, c_tilde)``: -log D_cls(c|x) on the known labels. D_cls outputs every dataset's
+      labels (``n_cls`` logits); for an image of dataset k (its mask m says k) only dataset k's part is known, so
+      only it is scored: BCE summed over the labels (``"bce"``) or softmax cross-entropy (``"ce"``). It takes
+      (logits, c_tilde) like ``domain_classification_loss``, so ``train_step`` uses either.
     """
 
     def __init__(self, label_sets: Sequence[LabelSet]):
@@ -460,249 +361,144 @@ class MaskVector:
         """Which dataset each row's labels come from: argmax of the mask m."""
         return c_tilde[:, self.n_cls:].argmax(1).tolist()
 
-    def classification_loss(self, k: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-        """-log D_cls(c|x) restricted to dataset k's labels: a function of (logits (B, n_cls), c_tilde (B, dim))."""
-        s, kind = self.slices[k], self.label_sets[k].kind
+    def dataset_loss(self, k: int, logits: torch.Tensor, c_tilde: torch.Tensor) -> torch.Tensor:
+        """-log D_cls(c|x) restricted to dataset k's labels, for rows that all come from dataset k."""
+        s = self.slices[k]
+        if self.label_sets[k].kind == "bce":
+            return domain_classification_loss(logits[:, s], c_tilde[:, s])
+        return F.cross_entropy(logits[:, s], c_tilde[:, s].argmax(1))
 
-        def loss(logits: torch.Tensor, c_tilde: torch.Tensor) -> torch.Tensor:
-            if kind == "bce":
-                return domain_classification_loss(logits[:, s], c_tilde[:, s])
-            return F.cross_entropy(logits[:, s], c_tilde[:, s].argmax(1))
+    def classification_loss(self, logits: torch.Tensor, c_tilde: torch.Tensor) -> torch.Tensor:
+        """-log D_cls(c|x) on the labels the mask says are known: logits (B, n_cls), c_tilde (B, dim).
 
-        return loss
+        A batch from one dataset (how ``DomainBatches`` draws them) is scored by that dataset's loss; a mixed batch
+        by each dataset's loss on its rows, weighted by its share of the batch (an average over images).
+        """
+        known = torch.tensor(self.known(c_tilde), device=logits.device)
+        present = known.unique().tolist()
+        if len(present) == 1:
+            return self.dataset_loss(present[0], logits, c_tilde)
+        return sum(self.dataset_loss(k, logits[known == k], c_tilde[known == k]) * (known == k).float().mean()
+                   for k in present)
 
     def names(self) -> list[str]:
         """Names of c_tilde's entries: every dataset's labels, then the mask ``m[<dataset>]``."""
         return [n for s in self.label_sets for n in s.names] + [f"m[{s.name}]" for s in self.label_sets]
 
 
-def train_masked(G: nn.Module, D: nn.Module, batches: Sequence, mask: MaskVector, steps: int,
-                 n_critic: int = N_CRITIC, lambda_cls: float = LAMBDA_CLS, lambda_rec: float = LAMBDA_REC,
-                 lambda_gp: float = LAMBDA_GP, lr: float = LR, betas: tuple[float, float] = BETAS,
-                 seed: int = 0) -> dict[str, list[float]]:
-    """Joint training on several datasets (Sec. 3.2): iteration i takes a batch of dataset k = i mod n from
-    ``batches[k]`` (yielding (x, c_k)), writes its labels with the mask vector, shuffles them for the targets and
-    runs ``train_step`` with dataset k's classification loss. G updates every ``n_critic``-th iteration."""
-    opt_G, opt_D = optimizers(G, D, lr, betas)
-    g = torch.Generator().manual_seed(seed)
-    history: dict[str, list[float]] = {}
-    for step in range(steps):
-        k = step % len(batches)
-        x, c_k = batches[k].next()
-        c_prime = mask.encode(c_k, k)
-        out = train_step(G, D, opt_G, opt_D, x, c_prime, shuffled_labels(c_prime, g), (step + 1) % n_critic == 0,
-                         lambda_cls, lambda_rec, lambda_gp, cls_loss=mask.classification_loss(k))
-        for key, v in out.items():
-            history.setdefault(f"{key}[{mask.label_sets[k].name}]", []).append(v)
-    return history
+# ============================================================================ training (Sec. 3.2, 4.1)
+@dataclass
+class Config:
+    """The paper's hyper-parameters (Sec. 3.1, 4.1) and the course's three options; defaults: the paper's values.
 
-
-# ============================================================================ measuring translations
-class AttributeClassifier(nn.Module):
-    """An independent judge of the domain labels: a small CNN trained on REAL glyphs only, never on G's outputs.
-
-    Three conv3x3-BN-ReLU-maxpool blocks (16, 32, 64), global average pooling and a linear layer to one logit per
-    label. Separate from D_cls (which G was trained to please) so that the attribute accuracy is not graded by
-    the network the generator learned to fool.
+    The chapter changes ``lr`` (4e-4 for a short run), ``g_residual``, ``g_upsample`` and ``d_translation``, and
+    says why; its Section 5 measures each against the paper's value.
     """
 
-    def __init__(self, c_dim: int, channels: int = 1, widths: Sequence[int] = (16, 32, 64)):
-        super().__init__()
-        layers, c = [], channels
-        for w in widths:
-            layers += [nn.Conv2d(c, w, 3, 1, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(), nn.MaxPool2d(2)]
-            c = w
-        self.net = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, c_dim))
+    lambda_cls: float = LAMBDA_CLS      # Eq. 5: "We use lambda_cls = 1
+    lambda_rec: float = LAMBDA_REC      #         and lambda_rec = 10 in all of our experiments"
+    lambda_gp: float = LAMBDA_GP        # Eq. 8: "We use lambda_gp = 10 for all experiments"
+    n_critic: int = N_CRITIC            # Sec. 4.1: "one generator update after five discriminator updates"
+    lr: float = LR                      # Sec. 4.1: "a learning rate of 0.0001" (no decay in the course)
+    beta1: float = BETAS[0]             # Sec. 4.1: Adam "with beta_1 = 0.5
+    beta2: float = BETAS[1]             #           and beta_2 = 0.999"
+    g_residual: bool = False            # not in the paper: G(x, c) = clip(x + r(x, c), -1, 1) (Generator(residual=))
+    g_upsample: str = "transposed"      # the paper's transposed convs, or "nearest" (Generator(upsample=))
+    d_translation: float = 0.0          # not in the paper: DiffAugment shifts of D's inputs (Discriminator(translation=))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
-
-    def predict(self, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-        """0/1 labels (``read_labels``)."""
-        return read_labels(self, x, batch_size)
-
-
-def logits_to_labels(logits: torch.Tensor, n_binary: int = len(STYLE_ATTRIBUTES)) -> torch.Tensor:
-    """Domain logits -> 0/1 labels: the first ``n_binary`` thresholded at 0, the rest one-hot of their argmax."""
-    out = (logits[:, :n_binary] > 0).float()
-    family = F.one_hot(logits[:, n_binary:].argmax(1), logits.shape[1] - n_binary).float()
-    return torch.cat([out, family], 1)
-
-
-def read_labels(classifier: nn.Module, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-    """A domain classifier's 0/1 labels for ``x`` (eval mode, in batches, on the CPU): each binary attribute
-    thresholded at probability 0.5, and exactly one family (argmax of its logits)."""
-    return logits_to_labels(generate(classifier, x, batch_size=batch_size))
+    def __post_init__(self):
+        for name in ("lambda_cls", "lambda_rec", "lambda_gp"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0 (0 drops the term), got {getattr(self, name)}")
+        if isinstance(self.n_critic, bool) or not isinstance(self.n_critic, int) or self.n_critic < 1:
+            raise ValueError(f"n_critic (D updates per G update) must be an int >= 1, got {self.n_critic!r}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            raise ValueError(f"Adam's betas must lie in [0, 1), got ({self.beta1}, {self.beta2})")
+        if self.g_upsample not in UPSAMPLING:
+            raise ValueError(f"g_upsample must be one of {UPSAMPLING}, got {self.g_upsample!r}")
+        if not 0 <= self.d_translation < 0.5:
+            raise ValueError(f"d_translation must be a fraction of the image size in [0, 0.5), got {self.d_translation}")
 
 
-def train_attribute_classifier(dataset, steps: int = 400, batch_size: int = 128, lr: float = 2e-3,
-                               seed: int = 0, device="cpu") -> AttributeClassifier:
-    """Fit an ``AttributeClassifier`` to a domain-labelled dataset (items (x, c')) with the BCE of each label."""
-    from ..training import Batches
-
-    torch.manual_seed(seed)
-    x0, c0 = dataset.get_batch(torch.arange(1))
-    net = AttributeClassifier(c0.shape[1], x0.shape[1]).to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
-    batches = Batches(dataset, batch_size, seed=seed, device=device)
-    net.train()
-    for _ in range(steps):
-        x, c = batches.next()
-        loss = F.binary_cross_entropy_with_logits(net(x), c)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-    return net.eval()
+def optimizers(G: nn.Module, D: nn.Module, cfg: Config) -> dict[str, torch.optim.Optimizer]:
+    """Adam for G and D (Sec. 4.1), as the ``{"G": ..., "D": ...}`` a ``Run`` takes."""
+    betas = (cfg.beta1, cfg.beta2)
+    return {"G": torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=betas),
+            "D": torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=betas)}
 
 
-def label_accuracy(predicted: torch.Tensor, target: torch.Tensor, names: Sequence[str]) -> dict[str, float]:
-    """Agreement of predicted and target 0/1 labels: ``all`` (every label right), each binary attribute, and
-    ``family`` (the one-hot part right)."""
-    same = predicted.round() == target.round()
-    out = {"all": float(same.all(1).float().mean())}
-    for i, name in enumerate(names[:len(STYLE_ATTRIBUTES)]):
-        out[name] = float(same[:, i].float().mean())
-    out["family"] = float(same[:, len(STYLE_ATTRIBUTES):].all(1).float().mean())
-    return out
+class DomainBatches:
+    """What StarGAN trains on: ``next()`` gives (x, c', c), real images x, their domain labels c' and the target
+    labels c = c' shuffled within the batch (``shuffled_labels``, from its own generator seeded by ``seed``).
 
-
-@torch.no_grad()
-def translate(G: nn.Module, x: torch.Tensor, c: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-    """G(x, c) at test time (eval mode, no gradients), in batches, on the CPU: ``sampling.generate``."""
-    return generate(G, x, c, batch_size=batch_size)
-
-
-@torch.no_grad()
-def evaluate(G: nn.Module, dataset, attribute_net: AttributeClassifier, content_net, n: int = 500,
-             label_of: Callable[[torch.Tensor], torch.Tensor] | None = None,
-             D: nn.Module | None = None) -> dict[str, float]:
-    """Translate ``n`` test images into EVERY domain and measure (Sec. 4's questions, with independent judges):
-
-    - ``attribute_accuracy`` (and per label): ``attribute_net`` reads the target labels off G(x, c);
-    - ``content_preserved``: ``content_net`` (the course's glyph classifier) still reads x's character;
-    - ``reconstruction_l1``: mean |x - G(G(x, c), c')| per pixel (images in [-1, 1]);
-    - ``identity_attribute_accuracy``: the attribute accuracy of G(x, c) = x, the score of doing nothing;
-    - ``d_cls_attribute_accuracy`` (when ``D`` is given): the same count with G's own judge, D_cls (unshifted
-      inputs), read like ``attribute_net``. Far above ``attribute_accuracy`` means G learned to fool D_cls.
-
-    ``label_of`` maps domain labels to what G takes (e.g. ``mask.encode(c, k)``); the identity by default.
+    With several ``sources`` (e.g. ``gan_course.training.Batches`` of datasets with different label sets, Sec. 3.2)
+    iteration i draws from source i mod n and writes its labels with the ``mask`` vector (c' = c_tilde). Resumable
+    like ``Batches``: attach it to the ``Run`` (``run.attach(batches=...)``).
     """
-    label_of = label_of or (lambda c: c)
-    names = dataset.domain_names
-    domains = all_domains(dataset.families)
-    x, c_prime = dataset.get_batch(torch.arange(min(n, len(dataset))))
-    chars = dataset.targets[: len(x)]
-    B, K = len(x), len(domains)
-    xs = x.repeat_interleave(K, 0)
-    cs = domains.repeat(B, 1)
-    fake = translate(G, xs, label_of(cs))
-    rec = translate(G, fake, label_of(c_prime.repeat_interleave(K, 0)))
-    predicted = attribute_net.predict(fake)
-    acc = label_accuracy(predicted, cs, names)
-    char_pred = torch.cat([content_net.logits(fake[i:i + 1024]).argmax(1).cpu() for i in range(0, len(fake), 1024)])
-    out = {f"attribute_accuracy_{k}" if k != "all" else "attribute_accuracy": v for k, v in acc.items()}
-    out["content_preserved"] = float((char_pred == chars.repeat_interleave(K)).float().mean())
-    out["reconstruction_l1"] = float((rec - xs).abs().mean())
-    out["identity_attribute_accuracy"] = label_accuracy(c_prime.repeat_interleave(K, 0), cs, names)["all"]
-    if D is not None:
-        out["d_cls_attribute_accuracy"] = label_accuracy(DomainClassifier(D).predict(fake), cs, names)["all"]
-    return out
+
+    def __init__(self, *sources, seed: int = 0, mask: MaskVector | None = None):
+        if not sources:
+            raise ValueError("DomainBatches needs at least one source of (x, c') batches")
+        if len(sources) > 1 and mask is None:
+            raise ValueError(f"{len(sources)} sources with different label sets need a mask vector (mask=...)")
+        if mask is not None and len(sources) != len(mask.label_sets):
+            raise ValueError(f"the mask vector joins {len(mask.label_sets)} datasets, got {len(sources)} sources")
+        self.sources, self.mask, self.seed = sources, mask, seed
+        self.generator = torch.Generator().manual_seed(seed)
+        self.i = 0
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        k = self.i % len(self.sources)
+        self.i += 1
+        x, c_prime = self.sources[k].next()
+        if self.mask is not None:
+            c_prime = self.mask.encode(c_prime, k)                       # c_tilde = [..., c_k, ..., m] (Eq. 7)
+        return x, c_prime, shuffled_labels(c_prime, self.generator)
+
+    __next__ = next
+
+    def __iter__(self):
+        return self
+
+    def state_dict(self) -> dict:
+        return {"i": self.i, "seed": self.seed, "generator": self.generator.get_state(),
+                "sources": [s.state_dict() for s in self.sources]}
+
+    def load_state_dict(self, state: dict):
+        self.i, self.seed = state["i"], state["seed"]
+        self.generator.set_state(state["generator"])
+        for source, s in zip(self.sources, state["sources"], strict=True):
+            source.load_state_dict(s)
 
 
-# ============================================================================ pictures and explorers
-def _show(ax, image: torch.Tensor, title: str | None = None):
-    ax.imshow(((image[0].detach().float().cpu() + 1) / 2).clamp(0, 1).numpy(), cmap="gray", vmin=0, vmax=1,
-              interpolation="nearest")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    if title:
-        ax.set_title(title, fontsize="small")
+def train_step(run, G: Generator, D: Discriminator, batches: DomainBatches, cfg: Config, *,
+               cls_loss: Callable = domain_classification_loss) -> dict:
+    """One iteration of the authors' loop (Sec. 4.1): a D step; every ``cfg.n_critic``-th iteration also a G step.
 
+        D step:  L_D = E[D_src(G(x, c))] - E[D_src(x)] + lambda_gp GP + lambda_cls L_cls^r          (Eq. 5, 8)
+        G step:  L_G = -E[D_src(G(x, c))] + lambda_cls L_cls^f + lambda_rec ||x - G(G(x, c), c')||_1 (Eq. 5)
 
-def render_translation(G: nn.Module, dataset, index: int = 0, bold: bool = False, italic: bool = False,
-                       family: str | None = None, attribute_net: AttributeClassifier | None = None,
-                       label_of: Callable | None = None):
-    """One input x, its translation G(x, c) to the chosen domain c and the reconstruction G(G(x, c), c').
-
-    Each image is titled with its domain and, when ``attribute_net`` is given, what the independent classifier
-    reads off it. Returns the figure.
+    ``batches`` yields (x, c', c) (``DomainBatches``); the iteration count is ``run.step``. ``cls_loss`` is
+    -log D_cls(c|x): the multi-label BCE, or ``MaskVector.classification_loss`` for several datasets (Sec. 3.2).
+    ``run`` is a ``gan_course.training.Run`` with optimisers "G" and "D". Returns the scalars to log: ``loss_D``,
+    ``D_real``, ``D_fake`` and D's terms, and on G's iterations ``loss_G`` and G's terms.
     """
-    label_of = label_of or (lambda c: c)
-    names, families = dataset.domain_names, dataset.families
-    family = family or families[0]
-    x, c_prime = dataset.get_batch(torch.tensor([index]))
-    c = torch.tensor([[float(bold), float(italic)] + [float(f == family) for f in families]])
-    fake = translate(G, x, label_of(c))
-    rec = translate(G, fake, label_of(c_prime))
-    fig, axes = plt.subplots(1, 3, figsize=(7.5, 3.0))
-    read = attribute_net.predict(torch.cat([x, fake, rec])) if attribute_net is not None else None
-    for i, (ax, img, name, lab) in enumerate(zip(axes, (x, fake, rec), ("input x", "G(x, c)", "G(G(x, c), c')"),
-                                                 (c_prime, c, c_prime), strict=True)):
-        title = f"{name}\n{describe(lab[0], names)}"
-        if read is not None:
-            title += f"\nclassifier: {describe(read[i], names)}"
-        _show(ax, img[0], title)
-    l1 = float((rec - x).abs().mean())
-    fig.suptitle(f"test image {index} ('{dataset.classes[int(dataset.targets[index])]}'): to "
-                 f"{describe(c[0], names)}; reconstruction L1 {l1:.3f}")
-    fig.tight_layout()
-    return fig
-
-
-def render_domain_grid(G: nn.Module, dataset, indices: Sequence[int] = (0,), label_of: Callable | None = None,
-                       title: str | None = None):
-    """Each input (a row) and its translations into every domain (columns: family x {regular, bold, italic,
-    bold italic}). Returns the figure."""
-    label_of = label_of or (lambda c: c)
-    names, domains = dataset.domain_names, all_domains(dataset.families)
-    idx = torch.as_tensor(list(indices))
-    x, c_prime = dataset.get_batch(idx)
-    K = len(domains)
-    fake = translate(G, x.repeat_interleave(K, 0), label_of(domains.repeat(len(x), 1))).view(len(x), K, *x.shape[1:])
-    fig, axes = plt.subplots(len(x), K + 1, figsize=(0.95 * (K + 1) + 0.4, 1.2 * len(x) + 0.9), squeeze=False)
-    for r in range(len(x)):
-        _show(axes[r, 0], x[r], f"input\n{describe(c_prime[r], names)}" if r == 0 else None)
-        axes[r, 0].set_ylabel(f"#{int(idx[r])}", fontsize="small")
-        for k in range(K):
-            _show(axes[r, k + 1], fake[r, k], describe(domains[k], names).replace(" ", "\n") if r == 0 else None)
-    fig.suptitle(title or "One generator, every domain: each row is one input translated to all domains")
-    fig.supxlabel("target domain c")
-    fig.tight_layout()
-    return fig
-
-
-def translation_explorer(G: nn.Module, dataset, attribute_net: AttributeClassifier | None = None, n: int = 200,
-                         label_of: Callable | None = None, title: str = "StarGAN: toggle the target domain"):
-    """Explorer over ``render_translation``: pick a test image, toggle bold / italic, choose the family."""
-    import ipywidgets as widgets
-
-    from ..widgets import choice, explorer
-
-    def render(index, bold, italic, family):
-        return render_translation(G, dataset, index, bold, italic, family, attribute_net, label_of)
-
-    return explorer(render, title=title,
-                    index=widgets.IntSlider(value=0, min=0, max=min(n, len(dataset)) - 1, description="input"),
-                    bold=widgets.Checkbox(value=True, description="bold"),
-                    italic=widgets.Checkbox(value=False, description="italic"),
-                    family=choice(dataset.families, description="family"))
-
-
-def domain_grid_explorer(G: nn.Module, dataset, rows: int = 3, label_of: Callable | None = None,
-                         title: str = "One input across all domains"):
-    """Explorer over ``render_domain_grid``: a page of ``rows`` test inputs, each across every domain."""
-    import ipywidgets as widgets
-
-    from ..widgets import explorer
-
-    return explorer(lambda page: render_domain_grid(G, dataset, range(page * rows, page * rows + rows), label_of),
-                    title=title, page=widgets.IntSlider(value=0, min=0, max=max(0, len(dataset) // rows - 1),
-                                                        description="page"))
-
-
-def cost_of_pairwise_models(k: int) -> int:
-    """Generators needed to translate between every ordered pair of k domains with one model per pair (Fig. 2 (a)):
-    k (k - 1). StarGAN needs 1."""
-    return k * (k - 1)
+    x, c_prime, c = batches.next()                     # real images, their domains c', target domains c
+    with torch.no_grad(), run.autocast():
+        x_fake = G(x, c)
+    with run.autocast():
+        loss_D, parts = discriminator_loss(D, x, x_fake, c_prime, cfg.lambda_cls, cfg.lambda_gp, cls_loss)
+    run.update("D", loss_D)
+    logs = dict(loss_D=loss_D.detach(), **parts)
+    if (run.step + 1) % cfg.n_critic == 0:
+        set_requires_grad(D, False)                    # G's step leaves no gradients in D
+        try:
+            with run.autocast():
+                loss_G, parts = generator_loss(G, D, x, c, c_prime, cfg.lambda_cls, cfg.lambda_rec, cls_loss)
+            run.update("G", loss_G)
+        finally:                                       # D trainable again, even after an interruption
+            set_requires_grad(D, True)
+        logs.update(loss_G=loss_G.detach(), **parts)
+    return logs

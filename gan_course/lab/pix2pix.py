@@ -1,0 +1,191 @@
+"""What chapter 05 does with pix2pix (``gan_course.models.pix2pix``): translate test inputs, measure the outputs,
+look at the discriminator's patch maps, and train the "what goes wrong" arms.
+
+- ``translate``: G(x) at test time with seeded dropout noise (the paper's z, Sec. 2.1);
+- ``sharpness``, ``evaluate``, ``noise_spread``: the chapter's numbers (is the output right, is it sharp, how much
+  does the noise matter?);
+- ``render_triplets`` / ``triplet_explorer``: input, output and target side by side;
+- ``patch_maps`` / ``render_patch_map``: the PatchGAN's verdict on every patch, with its receptive field;
+- ``train_arm``: one experiment arm (L1 only, cGAN only, both, encoder-decoder): a ``Run`` and ``Batches`` around
+  ``pix2pix.train_step``, the same update as the chapter's main loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..analysis import receptive_field
+from ..models import pix2pix
+from ..sampling import generate
+from ..training import Batches, Run
+from ..widgets import explorer, seed_slider
+
+
+# ============================================================================ measuring outputs (Sec. 4)
+def translate(G: nn.Module, x: torch.Tensor, noise_seed: int | None = 0, batch_size: int = 256) -> torch.Tensor:
+    """G(x) at test time: eval mode (BatchNorm running statistics), dropout noise as set on G (on by default).
+
+    ``noise_seed`` fixes the dropout masks so the same call gives the same output (None: unseeded). The
+    global RNG is restored afterwards.
+    """
+    device = next(G.parameters()).device
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        if noise_seed is not None:
+            torch.manual_seed(noise_seed)
+        return generate(G, x, batch_size=batch_size)
+
+
+def sharpness(images: torch.Tensor) -> torch.Tensor:
+    """Per-image sharpness: the variance of the Laplacian (images mapped to [0, 1]), averaged over channels.
+
+    A classic focus measure (Pech-Pacheco et al., 2000): blur removes high frequencies and so shrinks the
+    Laplacian's variance. Compare outputs with their targets (a ratio of 1 = as sharp as the real images).
+    """
+    x = (images.detach().float().cpu() + 1) / 2
+    kernel = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]).view(1, 1, 3, 3)
+    c = x.shape[1]
+    lap = F.conv2d(x, kernel.repeat(c, 1, 1, 1), groups=c)         # valid convolution: no border effects
+    return lap.flatten(2).var(dim=2).mean(dim=1)
+
+
+@torch.no_grad()
+def evaluate(G: nn.Module, dataset, n: int | None = None, noise_seed: int = 0) -> dict[str, float]:
+    """Test-set numbers for a generator (Sec. 4.2's questions: is it right, and is it sharp?):
+
+    - ``l1``: mean |G(x) - y| per pixel, images in [-1, 1] (Eq. 3's L1, on held-out pairs);
+    - ``sharpness``: mean variance of the Laplacian of G(x) and ``sharpness_target`` that of y;
+    - ``sharpness_ratio``: their ratio (1 = as sharp as the targets; well below 1 = blurry).
+    """
+    n = len(dataset) if n is None else min(n, len(dataset))
+    x, y = dataset.get_batch(torch.arange(n))
+    fake = translate(G, x, noise_seed=noise_seed)
+    s_fake, s_real = float(sharpness(fake).mean()), float(sharpness(y).mean())
+    return {"l1": float((fake - y).abs().mean()), "sharpness": s_fake, "sharpness_target": s_real,
+            "sharpness_ratio": s_fake / s_real}
+
+
+@torch.no_grad()
+def noise_spread(G: nn.Module, x: torch.Tensor, samples: int = 8) -> float:
+    """Mean per-pixel standard deviation of G(x) over ``samples`` dropout masks: how much the noise z matters.
+
+    The paper observed "only minor stochasticity in the output of our nets" (Sec. 2.1).
+    """
+    outs = torch.stack([translate(G, x, noise_seed=s) for s in range(samples)])
+    return float(outs.std(dim=0).mean())
+
+
+# ============================================================================ the "what goes wrong" arms
+def train_arm(name: str, G: nn.Module, D: nn.Module | None, dataset, cfg: pix2pix.Config, *, steps: int,
+              batch_size: int, seed: int = 0, device: torch.device | str = "cpu", amp: bool = False,
+              config: dict | None = None, checkpoint_every: int = 500) -> Run:
+    """Train one experiment arm for ``steps`` iterations of ``pix2pix.train_step`` and return its ``Run``.
+
+    Fresh Adam optimisers (``pix2pix.optimizers``), batches of ``dataset`` seeded by ``seed``; ``D`` is None for
+    the "L1 only" arm (``cfg.use_gan = False``). The run is checkpointed under ``name`` like the chapter's main
+    run (re-running resumes); its config is ``config`` (the data and network settings) updated with ``cfg``,
+    ``batch_size`` and ``seed``, so a changed setting starts afresh. The losses are in ``run.history``.
+    """
+    opts = pix2pix.optimizers(G, D, cfg)
+    models = {"G": G} if D is None else {"G": G, "D": D}
+    config = {**(config or {}), **asdict(cfg), "batch_size": batch_size, "seed": seed}   # the arm's own values win
+    run = Run(name, models, opts, config=config, device=device, amp=amp, checkpoint_every=checkpoint_every)
+    batches = run.attach(batches=Batches(dataset, batch_size, seed=seed, device=device))
+    for module in models.values():
+        module.train()
+    for _ in run.steps(steps):
+        run.log(**pix2pix.train_step(run, G, D, batches, cfg))
+    return run
+
+
+# ============================================================================ pictures and explorers
+def _show(ax, image: torch.Tensor, title: str | None = None):
+    img = ((image.detach().float().cpu() + 1) / 2).clamp(0, 1)
+    if img.shape[0] == 1:
+        ax.imshow(img[0].numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    else:
+        ax.imshow(img.permute(1, 2, 0).numpy(), interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize="small")
+
+
+def render_triplets(G: nn.Module, dataset, start: int = 0, n: int = 8, noise_seed: int = 0,
+                    show_error: bool = False, title: str | None = None):
+    """A figure with test pairs ``start .. start + n - 1``: input x, output G(x), target y (and |G(x) - y|).
+
+    Each output is titled with its own L1 error to the target.
+    """
+    index = torch.arange(start, min(start + n, len(dataset)))
+    x, y = dataset.get_batch(index)
+    fake = translate(G, x, noise_seed=noise_seed)
+    rows = [("input x", x), ("output G(x)", fake), ("target y", y)]
+    if show_error:
+        rows.append(("|G(x) - y|", (fake - y).abs().mean(1, keepdim=True) - 1))   # [0, 2] shown as [-1, 1]
+    fig, axes = plt.subplots(len(rows), len(index), figsize=(1.35 * len(index) + 0.6, 1.6 * len(rows) + 0.6),
+                             squeeze=False)
+    for r, (name, images) in enumerate(rows):
+        for c in range(len(index)):
+            ax = axes[r, c]
+            _show(ax, images[c])
+            if r == 1:
+                ax.set_title(f"L1 {float((fake[c] - y[c]).abs().mean()):.3f}", fontsize=8)
+            if c == 0:
+                ax.set_ylabel(name, fontsize="small")
+    fig.suptitle(title or f"test pairs {int(index[0])}..{int(index[-1])} (dropout seed {noise_seed})")
+    fig.supxlabel("test pair")
+    fig.tight_layout()
+    return fig
+
+
+def triplet_explorer(G: nn.Module, dataset, n: int = 8, title: str = "Test inputs, outputs and targets"):
+    """Explorer over ``render_triplets``: page through the test set, change the dropout noise, show errors."""
+    page = widgets.IntSlider(value=0, min=0, max=max(0, (len(dataset) - 1) // n), step=1, description="page")
+    show_error = widgets.Checkbox(value=False, description="show |G(x) - y|")
+    return explorer(lambda page, noise_seed, show_error: render_triplets(G, dataset, page * n, n, noise_seed,
+                                                                         show_error),
+                    title=title, page=page, noise_seed=seed_slider(description="dropout seed"),
+                    show_error=show_error)
+
+
+def patch_maps(D: nn.Module, x: torch.Tensor, y: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """D's patch maps, as probabilities sigmoid(D), for the real pairs (x, y) and the generated (x, G(x))."""
+    return torch.sigmoid(generate(D, x, y)), torch.sigmoid(generate(D, x, fake))
+
+
+def render_patch_map(D: nn.Module, x: torch.Tensor, y: torch.Tensor, fake: torch.Tensor,
+                     unit: tuple[int, int] | None = None, title: str | None = None):
+    """One pair, what D outputs for it: x, y with the receptive field of one patch unit drawn on it, D's map on
+    (x, y), G(x) with the same square, and D's map on (x, G(x)). ``x, y, fake`` are single images (C, H, W).
+    """
+    rf = receptive_field(D.net)
+    real_map, fake_map = patch_maps(D, x[None], y[None], fake[None])
+    real_map, fake_map = real_map[0, 0], fake_map[0, 0]
+    h, w = real_map.shape
+    i, j = unit if unit is not None else (h // 2, w // 2)
+    fig, axes = plt.subplots(1, 5, figsize=(16, 3.8))
+    _show(axes[0], x, "input x")
+    for ax, image, name in ((axes[1], y, "real y"), (axes[3], fake, "G(x)")):
+        _show(ax, image, f"{name}\nred: the {rf.size}x{rf.size} field of unit ({i}, {j})")
+        top, left = rf.start + i * rf.jump - rf.size / 2, rf.start + j * rf.jump - rf.size / 2
+        ax.add_patch(plt.Rectangle((left, top), rf.size, rf.size, fill=False, color="red", lw=2,
+                                   clip_on=True))
+        ax.set_xlim(-0.5, image.shape[-1] - 0.5)
+        ax.set_ylim(image.shape[-2] - 0.5, -0.5)
+    for ax, m, name in ((axes[2], real_map, "D(x, y)"), (axes[4], fake_map, "D(x, G(x))")):
+        im = ax.imshow(m.numpy(), cmap="RdBu", vmin=0, vmax=1, interpolation="nearest")
+        ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, color="black", lw=2))
+        ax.set_title(f"{name}\n{h}x{w} patches, mean {float(m.mean()):.2f}", fontsize="small")
+        ax.set_xlabel("patch column")
+        ax.set_ylabel("patch row")
+        ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+        ax.yaxis.set_major_locator(plt.MaxNLocator(integer=True))
+    fig.colorbar(im, ax=list(axes), fraction=0.02, label="D = P(patch is real)")
+    fig.suptitle(title or f"PatchGAN: {rf.size}x{rf.size} patches, one every {rf.jump} pixels")
+    return fig
