@@ -1,6 +1,8 @@
 """Building blocks shared by several chapters, each written beside the equation it implements.
 
-- ``spectral_norm`` / ``SNConv2d`` / ``SNLinear``: W / sigma(W) (Miyato et al., 2018), used by SAGAN, BigGAN.
+- ``spectral_norm`` / ``SNConv2d`` / ``SNLinear``: W / sigma(W) (Miyato et al., 2018), used by SAGAN, BigGAN;
+  ``orthogonal_sn`` / ``ortho_conv2d`` / ``ortho_linear``: the same after an orthogonal initialisation (BigGAN);
+  ``raw_weight`` / ``weight_layers``: the weights those layers hold (what SN divides, what BigGAN regularises).
 - ``SelfAttention2d``: the self-attention block of SAGAN (Zhang et al., 2018), also in BigGAN.
 - ``ConditionalBatchNorm2d``: batch norm whose gain and bias are predicted from a conditioning vector (BigGAN).
 - ``ModulatedConv2d``: StyleGAN2's modulated / demodulated convolution (Karras et al., 2020), used by StyleGAN-XL.
@@ -37,6 +39,54 @@ def SNConv2d(*args, **kwargs) -> nn.Conv2d:
 def SNLinear(*args, **kwargs) -> nn.Linear:
     """``nn.Linear`` with spectral normalisation."""
     return spectral_norm(nn.Linear(*args, **kwargs))
+
+
+def orthogonal_sn(module: nn.Module, sn: bool = True) -> nn.Module:
+    """Orthogonal initialisation of ``module.weight`` (Saxe et al., 2014; BigGAN Appendix B), zero bias, then
+    spectral norm when ``sn`` (SAGAN, BigGAN).
+
+    The weight is initialised *before* spectral norm is applied, so that the power-iteration vector u that
+    ``spectral_norm`` prepares belongs to the final initial weight.
+    """
+    nn.init.orthogonal_(module.weight)
+    if getattr(module, "bias", None) is not None:
+        nn.init.zeros_(module.bias)
+    return spectral_norm(module) if sn else module
+
+
+def ortho_conv2d(in_channels: int, out_channels: int, kernel_size: int = 3, *, sn: bool = True,
+                 bias: bool = True) -> nn.Module:
+    """A 'same'-padded convolution, orthogonally initialised, spectrally normalised when ``sn`` (SAGAN, BigGAN)."""
+    return orthogonal_sn(nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=bias), sn)
+
+
+def ortho_linear(in_features: int, out_features: int, *, sn: bool = True, bias: bool = True) -> nn.Module:
+    """A linear layer, orthogonally initialised, spectrally normalised when ``sn`` (SAGAN, BigGAN)."""
+    return orthogonal_sn(nn.Linear(in_features, out_features, bias=bias), sn)
+
+
+def is_spectrally_normalised(module: nn.Module) -> bool:
+    """True when ``module.weight`` is reparametrised by ``spectral_norm``."""
+    return hasattr(module, "parametrizations") and "weight" in module.parametrizations
+
+
+def raw_weight(module: nn.Module) -> torch.Tensor:
+    """The weight the optimiser updates: W itself, or the unnormalised W of a spectrally normalised layer."""
+    return module.parametrizations.weight.original if is_spectrally_normalised(module) else module.weight
+
+
+def weight_layers(model: nn.Module, *, conditional_bn: bool = True) -> list[tuple[str, nn.Module]]:
+    """(name, layer) for every convolution, linear layer and embedding of ``model``: the layers spectral norm and
+    orthogonal regularisation act on (SAGAN, BigGAN).
+
+    ``conditional_bn`` decides the linear maps inside ``ConditionalBatchNorm2d``: BigGAN's predict gain and bias
+    from c = [e(y), z_l] and are weights like any other (spectrally normalised, regularised): ``True``; SAGAN's
+    are per-class tables (gamma_y, beta_y), not normalised: ``False`` leaves them out.
+    """
+    skip = () if conditional_bn else tuple(f"{name}." for name, m in model.named_modules()
+                                           if isinstance(m, ConditionalBatchNorm2d))
+    return [(name, m) for name, m in model.named_modules()
+            if isinstance(m, (nn.Conv2d, nn.Linear, nn.Embedding)) and not name.startswith(skip)]
 
 
 # --------------------------------------------------------------------------- Zhang et al. (2018)

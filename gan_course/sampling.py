@@ -87,3 +87,20 @@ def sampler(G: torch.nn.Module, seed: int = 0, z_dim: int | None = None):
     def sample_fn(n: int) -> torch.Tensor:
         return generate(G, normal(n, z_dim, generator=torch.Generator().manual_seed(seed)))
     return sample_fn
+
+
+def sample(G: torch.nn.Module, z: torch.Tensor | int, *condition: torch.Tensor, seed: int = 0,
+           batch_size: int = 500) -> torch.Tensor:
+    """Images from ``G`` in eval mode: ``generate(G, z, *condition)``, the one way the course draws samples.
+
+    ``z`` is a batch of latent vectors, or a count ``n``: then z ~ N(0, I) of dimension ``G.z_dim`` is drawn from
+    ``torch.Generator().manual_seed(seed)`` (the same seed gives the same z). ``condition`` holds G's other
+    inputs (class labels y, codes c, ...), each with one row per sample.
+    """
+    if isinstance(z, bool) or not (isinstance(z, int) or torch.is_tensor(z)):
+        raise TypeError(f"sample(G, z, ...) takes a batch of z or a number of samples, got {type(z).__name__}")
+    if isinstance(z, int):
+        if z < 1:
+            raise ValueError(f"the number of samples must be >= 1, got {z}")
+        z = normal(z, G.z_dim, generator=torch.Generator().manual_seed(seed))
+    return generate(G, z, *condition, batch_size=batch_size)
