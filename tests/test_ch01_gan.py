@@ -1,7 +1,8 @@
 """Chapter 01: Goodfellow et al. (2014), "Generative Adversarial Nets" (arXiv 1406.2661).
 
 Shapes of the players, the paper's statements (Prop. 1, Thm. 1, Sec. 3's saturation), the toy data and its mode
-coverage, determinism of Algorithm 1 under a seed, the exercise checks and the explorers, headless.
+coverage, the chapter contract of Algorithm 1 (``gan.train_step``: its logs, both players updated, D unfrozen
+afterwards, k discriminator steps, determinism under a seed), the exercise checks and the explorers, headless.
 """
 
 import math
@@ -11,9 +12,12 @@ import torch
 import torch.nn.functional as F
 
 from gan_course.data import toy
+from gan_course.data.base import TensorImageDataset
 from gan_course.exercises import ExerciseError, ch01
+from gan_course.lab import gan as gan_lab
 from gan_course.losses import discriminator_loss, generator_loss_nonsaturating, generator_loss_saturating
 from gan_course.models import gan
+from gan_course.training import Batches, Run
 
 
 # ----------------------------------------------------------------------------------------- the players
@@ -57,12 +61,19 @@ def test_input_dropout_drops_pixels_to_black_not_grey():
 
 
 def test_toy_players_shapes_and_leaky_relu_option():
-    assert gan.toy_generator(z_dim=4)(torch.randn(6, 4)).shape == (6, 2)
-    assert gan.toy_discriminator()(torch.randn(6, 2)).shape == (6,)
+    assert gan_lab.toy_generator(z_dim=4)(torch.randn(6, 4)).shape == (6, 2)
+    assert gan_lab.toy_discriminator()(torch.randn(6, 2)).shape == (6,)
     D = gan.Discriminator(in_shape=(1, 28, 28), hidden=(64,), unit="leaky_relu")
     assert any(isinstance(m, torch.nn.LeakyReLU) for m in D.modules())
-    with pytest.raises(ValueError, match="unit"):
+    with pytest.raises(ValueError, match="unit must be one of 'maxout', 'leaky_relu', 'relu'"):
         gan.Discriminator(unit="sigmoid")
+
+
+def test_players_take_keyword_arguments_only():
+    with pytest.raises(TypeError):
+        gan.Generator(100, (1, 28, 28))
+    with pytest.raises(TypeError):
+        gan.Discriminator((1, 28, 28))
 
 
 # ----------------------------------------------------------------------------------------- the theory
@@ -112,7 +123,7 @@ def test_trained_discriminator_approaches_the_optimal_one():
     D = gan.Discriminator(in_shape=(1,), hidden=(32, 32), unit="relu", dropout=0.0, input_dropout=0.0)
     sample_data = lambda n: (torch.randn(n, 1, generator=rng) * 0.5 - 1.0)    # N(-1, 0.5^2)
     sample_g = lambda n: (torch.randn(n, 1, generator=rng) + 0.5)             # N(0.5, 1)
-    gan.fit_discriminator(D, sample_data, sample_g, steps=500, batch_size=256, lr=3e-3)
+    gan_lab.fit_discriminator(D, sample_data, sample_g, steps=500, batch_size=256, lr=3e-3)
     x = torch.linspace(-2.0, 1.5, 15)
     d_star = gan.optimal_discriminator(toy.mixture_density_1d(x, [-1.0], [0.5]), toy.mixture_density_1d(x, [0.5], [1.0]))
     with torch.no_grad():
@@ -122,7 +133,7 @@ def test_trained_discriminator_approaches_the_optimal_one():
 
 def test_saturating_gradient_vanishes_when_D_rejects_and_nonsaturating_does_not():
     d_fake = torch.tensor([1e-4, 0.01, 0.5, 0.99])
-    g = gan.generator_logit_gradients(d_fake)
+    g = gan_lab.generator_logit_gradients(d_fake)
     assert torch.allclose(g["saturating"], d_fake.double(), rtol=1e-6)               # |dL/dl| = D(G(z))
     assert torch.allclose(g["nonsaturating"], 1 - d_fake.double(), rtol=1e-6)        # |dL/dl| = 1 - D(G(z))
     assert g["nonsaturating"][0] / g["saturating"][0] > 1e3
@@ -173,16 +184,89 @@ def test_toy_data_is_seeded_and_validated():
 
 
 def test_batches_stream_the_toy_dataset():
-    from gan_course.training import Batches
-
     x, k = Batches(toy.ring(n=1000), 64, seed=0).next()
     assert x.shape == (64, 2) and k.dtype == torch.int64
 
 
 # ----------------------------------------------------------------------------------------- Algorithm 1
+def _players(seed=0):
+    torch.manual_seed(seed)
+    G = gan.Generator(z_dim=4, out_shape=(1, 4, 4), hidden=(16,))
+    D = gan.Discriminator(in_shape=(1, 4, 4), hidden=(8,), pieces=2)
+    return G, D
+
+
+def _images(n=64):
+    images = torch.randint(0, 256, (n, 1, 4, 4), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    return TensorImageDataset(images, torch.zeros(n, dtype=torch.long), classes=["x"])
+
+
+def _run(G, D, cfg, root):
+    opt_G, opt_D = gan.optimizers(G, D, cfg)
+    return Run("test", {"G": G, "D": D}, {"G": opt_G, "D": opt_D}, root=root, progress=False, live=False)
+
+
+def test_config_defaults_are_the_papers_k_and_sec3_loss_and_validate():
+    cfg = gan.Config()
+    assert cfg.k == 1 and cfg.generator_loss == "nonsaturating"
+    with pytest.raises(ValueError, match="generator_loss must be one of nonsaturating, saturating"):
+        gan.Config(generator_loss="hinge")
+    with pytest.raises(ValueError, match="k"):
+        gan.Config(k=0)
+
+
+def test_optimizers_are_adam_with_the_configs_steps():
+    G, D = _players()
+    opt_G, opt_D = gan.optimizers(G, D, gan.Config(lr_G=1e-3, lr_D=3e-4, beta1=0.0, beta2=0.9))
+    assert opt_G.defaults["lr"] == 1e-3 and opt_D.defaults["lr"] == 3e-4
+    assert opt_G.defaults["betas"] == opt_D.defaults["betas"] == (0.0, 0.9)
+
+
+def test_train_step_updates_both_players_and_returns_detached_logs(tmp_path):
+    G, D = _players()
+    cfg = gan.Config()
+    run = _run(G, D, cfg, tmp_path)
+    before_G, before_D = [p.clone() for p in G.parameters()], [p.clone() for p in D.parameters()]
+    logs = gan.train_step(run, G, D, Batches(_images(), 16), cfg)
+    assert set(logs) == {"loss_D", "loss_G", "D_real", "D_fake", "D_fake_G"}
+    assert all(v.ndim == 0 and not v.requires_grad for v in logs.values())
+    assert all(0 < float(logs[k]) < 1 for k in ("D_real", "D_fake", "D_fake_G"))
+    assert all(not torch.equal(a, b) for a, b in zip(before_G, G.parameters(), strict=True))
+    assert all(not torch.equal(a, b) for a, b in zip(before_D, D.parameters(), strict=True))
+    assert all(p.requires_grad for p in D.parameters())                # D is unfrozen after G's step
+
+
+def test_train_step_takes_k_discriminator_steps_and_the_configured_generator_loss(tmp_path):
+    G, D = _players()
+    cfg = gan.Config(k=3, generator_loss="saturating")
+    run = _run(G, D, cfg, tmp_path)
+    batches = Batches(_images(), 16)
+    logs = gan.train_step(run, G, D, batches, cfg)
+    assert run.optimizers["D"].state_dict()["state"][0]["step"] == 3
+    assert run.optimizers["G"].state_dict()["state"][0]["step"] == 1
+    assert batches.position == 3 * 16                                 # a fresh real minibatch for each D step
+    assert float(logs["loss_G"]) <= 0                                  # log(1 - D(G(z))) <= 0
+    assert math.isclose(float(logs["loss_G"]), math.log(1 - float(logs["D_fake_G"])), abs_tol=0.05)
+
+
+def test_train_arm_is_deterministic_under_a_seed_and_logs_the_gradient_reaching_G(tmp_build):
+    def arm(seed):
+        G, D = _players(seed)
+        torch.manual_seed(seed)
+        run = gan_lab.train_arm("arm", G, D, _images(), 5, gan.Config(), batch_size=16, seed=seed)
+        return run.history, G
+
+    (a, Ga), (b, Gb) = arm(3), arm(3)
+    assert a.values("loss_D") == b.values("loss_D") and a.values("grad_G") == b.values("grad_G")
+    assert len(a.values("loss_G")) == 5 and all(g > 0 for g in a.values("grad_G"))
+    assert all(torch.equal(p, q) for p, q in zip(Ga.parameters(), Gb.parameters(), strict=True))
+    assert arm(4)[0].values("loss_D") != a.values("loss_D")
+
+
 def _tiny_run(**kw):
-    return gan.train_toy(toy.ring(n=2000), steps=30, batch_size=64, hidden=32, depth=2, snapshot_every=10,
-                         n_samples=200, resolution=21, **kw)
+    cfg = gan_lab.toy_config(**{k: kw.pop(k) for k in ("generator_loss", "k") if k in kw})
+    return gan_lab.train_toy(toy.ring(n=2000), 30, cfg, batch_size=64, hidden=32, depth=2, snapshot_every=10,
+                             n_samples=200, resolution=21, **kw)
 
 
 def test_train_toy_records_snapshots_and_is_deterministic():
@@ -205,6 +289,14 @@ def test_train_toy_k_steps_and_loss_choice():
     assert all(v <= 0 for v in run.loss_G)                          # log(1 - D) <= 0
     with pytest.raises(ValueError, match="generator_loss"):
         _tiny_run(generator_loss="hinge")
+
+
+def test_train_toy_leaves_the_global_random_state_as_initialisation_left_it():
+    _tiny_run(seed=2)
+    after = torch.get_rng_state()
+    torch.manual_seed(2)
+    gan_lab.toy_generator(16, 32, 2), gan_lab.toy_discriminator(32, 2)
+    assert torch.equal(after, torch.get_rng_state())
 
 
 # ----------------------------------------------------------------------------------------- exercises
@@ -278,7 +370,7 @@ def test_unanswered_exercise_says_so():
 # ----------------------------------------------------------------------------------------- explorers
 def test_toy_stepper_renders_each_snapshot_headless():
     run, _, _ = _tiny_run(seed=0)
-    ex = gan.toy_stepper(run)
+    ex = gan_lab.toy_stepper(run)
     assert ex.state["values"]["step"] == 30 and ex.state["renders"] == 1
     ex.controls["step"].value = 10
     assert ex.state["values"]["step"] == 10
@@ -289,13 +381,11 @@ def test_toy_stepper_renders_each_snapshot_headless():
 
 
 def test_sample_explorer_changes_with_seed_and_shows_neighbours():
-    from gan_course.data.base import TensorImageDataset
-
     torch.manual_seed(0)
     G = gan.Generator(z_dim=8, out_shape=(1, 8, 8), hidden=(16,))
     images = torch.randint(0, 256, (50, 1, 8, 8), dtype=torch.uint8)
     dataset = TensorImageDataset(images, torch.zeros(50, dtype=torch.long), classes=["x"])
-    ex = gan.sample_explorer(G, dataset=dataset, n=8)
+    ex = gan_lab.sample_explorer(G, dataset=dataset, n=8)
     first = ex.state["figure"].axes[0].images[0].get_array().copy()
     ex.controls["seed"].value = 7
     second = ex.state["figure"].axes[0].images[0].get_array()
@@ -307,4 +397,4 @@ def test_sample_explorer_changes_with_seed_and_shows_neighbours():
 def test_nearest_neighbours_finds_the_training_image_itself():
     images = torch.randint(0, 256, (40, 1, 6, 6), dtype=torch.uint8)
     samples = images[[3, 17, 39]].float() / 127.5 - 1
-    assert gan.nearest_neighbours(samples, images, chunk=16).tolist() == [3, 17, 39]
+    assert gan_lab.nearest_neighbours(samples, images, chunk=16).tolist() == [3, 17, 39]

@@ -1,19 +1,24 @@
 """Chapter 02: Mirza & Osindero (2014), "Conditional Generative Adversarial Nets" (arXiv 1411.1784).
 
 The condition [v, onehot(y)], the conditional players' shapes and their dependence on y, Eq. 2 per player (and the
-label modes that break it), the classifier-based conditioning report, determinism under a seed, the exercise
-checks and the explorers, headless.
+label modes that break it), the chapter contract of the update step (``cgan.train_step``: its logs, both players
+updated, D unfrozen afterwards, the broken-label arms reproducible under a seed), the classifier-based
+conditioning report, the exercise checks and the explorers, headless.
 """
 
 import math
+from dataclasses import asdict, replace
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+from gan_course.data.base import TensorImageDataset
 from gan_course.exercises import ExerciseError, ch02
+from gan_course.lab import cgan as cgan_lab
 from gan_course.losses import discriminator_loss
 from gan_course.models import cgan, gan
+from gan_course.training import Batches, Run
 
 
 def _small(seed=0, K=4, side=6):
@@ -57,19 +62,20 @@ def test_players_shapes_and_tanh_range():
 
 def test_players_are_mlps_with_K_extra_inputs():
     G = cgan.Generator(z_dim=100, num_classes=20, out_shape=(1, 28, 28), hidden=(1200, 1200), batch_norm=False)
-    plain = gan.Generator(100, (1, 28, 28), (1200, 1200))
+    plain = gan.Generator(z_dim=100, out_shape=(1, 28, 28), hidden=(1200, 1200))
     n = lambda m: sum(p.numel() for p in m.parameters())
     assert n(G) - n(plain) == 20 * 1200                          # only the first layer grows: K columns of W_y
     G_bn = cgan.Generator(z_dim=100, num_classes=20, hidden=(128, 256, 512, 1024))
     bn = [m for m in G_bn.modules() if isinstance(m, torch.nn.BatchNorm1d)]
     assert [m.num_features for m in bn] == [256, 512, 1024]      # batch norm on every hidden layer but the first
-    D = cgan.Discriminator((1, 28, 28), 20, hidden=(240, 240), unit="maxout", pieces=5, dropout=0.5)
+    D = cgan.Discriminator(in_shape=(1, 28, 28), num_classes=20, hidden=(240, 240), unit="maxout", pieces=5,
+                           dropout=0.5)
     assert n(D) == (804 * 1200 + 1200) + (240 * 1200 + 1200) + (240 + 1)
     assert "Maxout" in repr(D)
 
 
 def test_input_dropout_touches_the_image_never_the_label():
-    D = cgan.Discriminator((1, 4, 4), 3, hidden=(8,), dropout=0.0, input_dropout=0.5).train()
+    D = cgan.Discriminator(in_shape=(1, 4, 4), num_classes=3, hidden=(8,), dropout=0.0, input_dropout=0.5).train()
     seen = []
     D.mlp.register_forward_pre_hook(lambda m, inp: seen.append(inp[0].detach().clone()))
     D(torch.ones(200, 1, 4, 4), torch.arange(200) % 3)
@@ -127,40 +133,62 @@ def test_label_modes_break_the_pairing_as_documented():
         cgan.labels_for_D(y, "random")
 
 
-def test_train_steps_is_deterministic_under_a_seed():
-    from gan_course.data.base import TensorImageDataset
-    from gan_course.training import Batches
+# ----------------------------------------------------------------------------------------- the update step
+def _pairs(n=64, K=4):
+    images = torch.randint(0, 256, (n, 1, 6, 6), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    return TensorImageDataset(images, torch.arange(n) % K, classes=list("abcd"[:K]))
 
-    images = torch.randint(0, 256, (64, 1, 6, 6), dtype=torch.uint8)
-    ds = TensorImageDataset(images, torch.arange(64) % 4, classes=list("abcd"))
 
-    def run(seed):
+def test_config_validates_the_label_mode_and_keeps_its_generator_out_of_the_fields():
+    with pytest.raises(ValueError, match="label_mode must be one of paired, dropped, shuffled"):
+        cgan.Config(label_mode="random")
+    cfg = cgan.Config(label_mode="shuffled", shuffle_seed=3)
+    assert set(asdict(cfg)) == {"lr_G", "lr_D", "beta1", "beta2", "label_mode", "shuffle_seed"}
+    fresh = replace(cfg)                                       # a fresh generator, in the state of its seed
+    cfg.generator.manual_seed(99)
+    assert torch.equal(torch.randperm(8, generator=fresh.generator),
+                       torch.randperm(8, generator=torch.Generator().manual_seed(3)))
+
+
+def test_train_step_updates_both_players_and_returns_detached_logs(tmp_path):
+    G, D = _small()
+    cfg = cgan.Config()
+    opt_G, opt_D = cgan.optimizers(G, D, cfg)
+    run = Run("test", {"G": G, "D": D}, {"G": opt_G, "D": opt_D}, root=tmp_path, progress=False, live=False)
+    before_G, before_D = [p.clone() for p in G.parameters()], [p.clone() for p in D.parameters()]
+    logs = cgan.train_step(run, G, D, Batches(_pairs(), 16), cfg)
+    assert set(logs) == {"loss_D", "loss_G", "D_real", "D_fake"}
+    assert all(v.ndim == 0 and not v.requires_grad for v in logs.values())
+    assert all(0 < float(logs[k]) < 1 for k in ("D_real", "D_fake"))
+    assert all(not torch.equal(a, b) for a, b in zip(before_G, G.parameters(), strict=True))
+    assert all(not torch.equal(a, b) for a, b in zip(before_D, D.parameters(), strict=True))
+    assert all(p.requires_grad for p in D.parameters())        # D is unfrozen after G's step
+    assert opt_D.state_dict()["state"][0]["step"] == opt_G.state_dict()["state"][0]["step"] == 1
+
+
+def test_train_arm_is_deterministic_under_a_seed(tmp_build):
+    def arm(seed):
         G, D = _small(seed)
         torch.manual_seed(seed)
-        return cgan.train_steps(G, D, Batches(ds, 16, seed=seed), 5, label_mode="shuffled", seed=seed), G
+        cfg = cgan.Config(label_mode="shuffled", shuffle_seed=seed)
+        return cgan_lab.train_arm("arm", G, D, _pairs(), 5, cfg, batch_size=16, seed=seed).history, G
 
-    (a, Ga), (b, Gb) = run(3), run(3)
-    assert a["loss_D"] == b["loss_D"] and a["loss_G"] == b["loss_G"] and len(a["loss_D"]) == 5
+    (a, Ga), (b, Gb) = arm(3), arm(3)
+    assert a.values("loss_D") == b.values("loss_D") and a.values("loss_G") == b.values("loss_G")
+    assert len(a.values("loss_D")) == 5
     assert all(torch.equal(p, q) for p, q in zip(Ga.parameters(), Gb.parameters(), strict=True))
-    c, _ = run(4)
-    assert c["loss_D"] != a["loss_D"]
+    assert arm(4)[0].values("loss_D") != a.values("loss_D")
 
 
-def test_train_steps_continues_given_optimizers_and_measures_agreement():
-    from gan_course.data.base import TensorImageDataset
-    from gan_course.training import Batches
-
-    ds = TensorImageDataset(torch.randint(0, 256, (64, 1, 6, 6), dtype=torch.uint8), torch.arange(64) % 4,
-                            classes=list("abcd"))
+def test_train_arm_continues_given_optimizers_and_measures_agreement(tmp_build):
     G, D = _small()
     opt_G, opt_D = torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters())
-    rec = cgan.train_steps(G, D, Batches(ds, 16), 4, optimizers=(opt_G, opt_D), classifier=_Oracle(),
-                           eval_every=2, n_noise=3, first_step=100, label_mode="dropped")
-    assert rec["eval_step"] == [102, 104]
-    assert all(0 <= a <= 1 for a in rec["agreement"]) and all(0.25 <= s <= 1 for s in rec["noise_share"])
+    run = cgan_lab.train_arm("arm", G, D, _pairs(), 4, cgan.Config(label_mode="dropped"), batch_size=16,
+                             optimizers=(opt_G, opt_D), classifier=_Oracle(), eval_every=2, n_noise=3)
+    assert run.history.steps("agreement") == [1, 3]             # every 2nd step of the arm (counted from 0)
+    assert all(0 <= a <= 1 for a in run.history.values("agreement"))
+    assert all(0.25 <= s <= 1 for s in run.history.values("noise_share"))
     assert opt_G.state_dict()["state"][0]["step"] == 4          # the optimisers given were the ones stepped
-    with pytest.raises(ValueError, match="label_mode"):
-        cgan.train_steps(G, D, Batches(ds, 16), 1, label_mode="ignored")
 
 
 # ----------------------------------------------------------------------------------------- measuring conditioning
@@ -193,10 +221,10 @@ class _FixedG(torch.nn.Module):
 
 
 def test_conditioning_report_separates_obeying_and_ignoring_generators():
-    good = cgan.conditioning_report(_FixedG(True), _Oracle(), n_noise=40)
+    good = cgan_lab.conditioning_report(_FixedG(True), _Oracle(), n_noise=40)
     assert good.agreement == 1.0 and good.noise_share == pytest.approx(1 / 4)
     assert good.coverage.covered == 4 and good.per_class.tolist() == [1.0] * 4
-    bad = cgan.conditioning_report(_FixedG(False), _Oracle(), n_noise=40)
+    bad = cgan_lab.conditioning_report(_FixedG(False), _Oracle(), n_noise=40)
     assert bad.noise_share == 1.0                              # z alone decides the class
     assert bad.agreement == pytest.approx(1 / 4)               # each z hits its own class for exactly one label
     assert "chance 25.0%" in str(bad)
@@ -204,16 +232,16 @@ def test_conditioning_report_separates_obeying_and_ignoring_generators():
 
 def test_class_grid_inputs_are_row_major_label_by_noise():
     z = torch.randn(3, 2)
-    z_grid, y_grid = cgan.class_grid_inputs(z, [5, 1])
+    z_grid, y_grid = cgan_lab.class_grid_inputs(z, [5, 1])
     assert y_grid.tolist() == [5, 5, 5, 1, 1, 1]
     assert torch.equal(z_grid[:3], z) and torch.equal(z_grid[3:], z)
 
 
 def test_sampler_draws_balanced_labels_reproducibly():
     G, _ = _small()
-    draw = cgan.sampler(G, seed=2)
+    draw = cgan_lab.sampler(G, seed=2)
     assert draw(8).shape == (8, 1, 6, 6) and torch.equal(draw(8), draw(8))
-    assert cgan.balanced_labels(10, 4).tolist() == [0, 1, 2, 3, 0, 1, 2, 3, 0, 1]
+    assert cgan_lab.balanced_labels(10, 4).tolist() == [0, 1, 2, 3, 0, 1, 2, 3, 0, 1]
 
 
 # ----------------------------------------------------------------------------------------- exercises
@@ -269,7 +297,7 @@ def test_exercise_2_conditional_d_loss_accepts_reference_and_rejects_typical_mis
 
 
 def test_exercise_3_grid_inputs_accepts_reference_and_rejects_typical_mistakes():
-    assert ch02.check_class_grid_inputs(cgan.class_grid_inputs)
+    assert ch02.check_class_grid_inputs(cgan_lab.class_grid_inputs)
     cases = {
         "transposed": (lambda z, l: (z.repeat_interleave(len(l), 0), torch.tensor(l).repeat(len(z))), "transposed"),
         "float labels": (lambda z, l: (z.repeat(len(l), 1), torch.tensor(l).float().repeat_interleave(len(z))),
@@ -296,7 +324,7 @@ def test_unanswered_exercise_says_so():
 # ----------------------------------------------------------------------------------------- explorers
 def test_class_explorer_renders_the_chosen_class_headless():
     G, _ = _small()
-    ex = cgan.class_explorer(G, classes=list("abcd"), classifier=_Oracle(), n=8)
+    ex = cgan_lab.class_explorer(G, classes=list("abcd"), classifier=_Oracle(), n=8)
     assert ex.state["renders"] == 1 and ex.state["values"] == {"label": 0, "seed": 0}
     first = ex.state["figure"].axes[0].images[0].get_array().copy()
     ex.controls["label"].value = 2
@@ -310,7 +338,7 @@ def test_class_explorer_renders_the_chosen_class_headless():
 
 def test_grid_explorer_puts_labels_on_rows_and_noise_on_columns():
     G, _ = _small(K=12)
-    ex = cgan.grid_explorer(G, n_noise=4)
+    ex = cgan_lab.grid_explorer(G, n_noise=4)
     ax = ex.state["figure"].axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == [str(k) for k in range(12)]
     assert len(ax.get_xticklabels()) == 4 and "label y" in ax.get_ylabel() and "noise" in ax.get_xlabel()
@@ -325,7 +353,7 @@ def test_grid_explorer_puts_labels_on_rows_and_noise_on_columns():
 
 def test_class_grid_rows_show_the_label_and_columns_the_noise():
     G = _FixedG(True)
-    fig = cgan.render_class_grid(G, seed=0, n_noise=3, classes=list("abcd"))
+    fig = cgan_lab.render_class_grid(G, seed=0, n_noise=3, classes=list("abcd"))
     grid = fig.axes[0].images[0].get_array()                   # (H, W, 3) in [0, 1]
     side = 4 + 2                                               # image side + padding
     for r in range(4):                                         # row r lights pixel r of its first image row

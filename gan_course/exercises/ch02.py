@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..lab import cgan as cgan_lab
 from ..losses import discriminator_loss
 from ..models import cgan
 from . import ExerciseError, call, expect, expect_close, passed
@@ -190,7 +191,7 @@ def check_class_grid_inputs(fn) -> bool:
     """``fn(z, labels) -> (z_grid, y_grid)``: row r has label labels[r], column c has noise z[c], row-major."""
     z = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]])          # 3 noise vectors (columns)
     labels = [7, 2]                                                  # 2 labels (rows)
-    z_exp, y_exp = cgan.class_grid_inputs(z, labels)
+    z_exp, y_exp = cgan_lab.class_grid_inputs(z, labels)
     out = _call(fn, z.clone(), list(labels))
     expect(isinstance(out, (tuple, list)) and len(out) == 2, "Return two tensors: (z_grid, y_grid).")
     z_grid, y_grid = (torch.as_tensor(t) for t in out)

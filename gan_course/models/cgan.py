@@ -16,12 +16,12 @@ This module, top to bottom:
 - the condition: ``one_hot`` (the paper's encoding of y, Sec. 4.1) and ``condition`` (the concatenation [v, y]);
 - the players: ``Generator`` G(z | y), an MLP on [z, onehot(y)], and ``Discriminator`` D(x | y), chapter 01's
   ``gan.Discriminator`` on [x, onehot(y)];
-- the update step packaged for experiments: ``d_loss`` / ``g_loss`` (Eq. 2 split per player, with a
-  ``label_mode`` that breaks the pairing on purpose), ``train_steps``;
-- measuring conditioning with a classifier: ``balanced_labels``, ``sampler``, ``class_grid_inputs``,
-  ``conditioning_report`` (agreement with y, class coverage, how much the *noise* decides the class);
-- the explorers: ``render_class_samples`` / ``class_explorer`` (pick y and a seed) and ``render_class_grid`` /
-  ``grid_explorer`` (rows: labels, columns: noise vectors).
+- Eq. 2 per player: ``d_loss`` / ``g_loss``, with a ``label_mode`` that breaks the pairing on purpose (the
+  chapter's "what goes wrong");
+- the update step: ``Config``, ``optimizers`` (chapter 01's Adam pair) and ``train_step``.
+
+What the chapter does with the model (measuring conditioning with a classifier, the class-by-noise grids, the
+explorers, the broken-label arms) is in ``gan_course.lab.cgan``.
 
 Differences from the paper's MNIST model (Sec. 4.1), all said in the chapter: there z (100-d, uniform) and y are
 first mapped to separate ReLU layers of 200 and 1000 units, joined in a 1200-unit ReLU layer, and D maps x and y
@@ -38,18 +38,21 @@ on the non-saturating loss, as in chapter 01.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..losses import discriminator_loss, generator_loss_nonsaturating
-from ..sampling import generate
+from ..training import set_requires_grad
 from . import gan
 
+Z_DIM = 100                          # Sec. 4.1: "a noise prior z with dimensionality 100" (uniform there)
+G_HIDDEN = (128, 256, 512, 1024)     # the course's G (PyTorch-GAN's cgan.py); the paper: 200 + 1000 -> 1200 ReLU
+D_HIDDEN = (512, 512, 512)           # the course's D (PyTorch-GAN); the paper: maxout 240x5 + 50x5 -> 240x4
+DROPOUT = 0.4                        # PyTorch-GAN's; the paper: "Dropout with probability of 0.5"
+LEAK = 0.2                           # LeakyReLU slope of both players (PyTorch-GAN, after Radford et al., 2015)
 LABEL_MODES = ("paired", "dropped", "shuffled")
 
 
@@ -85,8 +88,8 @@ class Generator(nn.Module):
     build on it. ``batch_norm=False`` gives chapter 01's plain MLP (with LeakyReLU).
     """
 
-    def __init__(self, z_dim: int = 100, num_classes: int = 20, out_shape: tuple[int, ...] = (1, 28, 28),
-                 hidden: tuple[int, ...] = (128, 256, 512, 1024), batch_norm: bool = True, leak: float = 0.2):
+    def __init__(self, *, z_dim: int = Z_DIM, num_classes: int = 20, out_shape: tuple[int, ...] = (1, 28, 28),
+                 hidden: tuple[int, ...] = G_HIDDEN, batch_norm: bool = True, leak: float = LEAK):
         super().__init__()
         self.z_dim, self.num_classes, self.out_shape = z_dim, num_classes, tuple(out_shape)
         layers: list[nn.Module] = []
@@ -113,14 +116,14 @@ class Discriminator(nn.Module):
     (``gan.InputDropout``: dropped pixels turn black), applied to x only, never to the one-hot label.
     """
 
-    def __init__(self, in_shape: tuple[int, ...] = (1, 28, 28), num_classes: int = 20,
-                 hidden: tuple[int, ...] = (512, 512, 512), unit: str = "leaky_relu", pieces: int = 5,
-                 dropout: float = 0.4, input_dropout: float = 0.0):
+    def __init__(self, *, in_shape: tuple[int, ...] = (1, 28, 28), num_classes: int = 20,
+                 hidden: tuple[int, ...] = D_HIDDEN, unit: str = "leaky_relu", pieces: int = 5,
+                 dropout: float = DROPOUT, input_dropout: float = 0.0):
         super().__init__()
         self.in_shape, self.num_classes = tuple(in_shape), num_classes
         self.input_dropout = gan.InputDropout(input_dropout)
-        self.mlp = gan.Discriminator((math.prod(self.in_shape) + num_classes,), hidden, unit=unit, pieces=pieces,
-                                     dropout=dropout, input_dropout=0.0)
+        self.mlp = gan.Discriminator(in_shape=(math.prod(self.in_shape) + num_classes,), hidden=hidden, unit=unit,
+                                     pieces=pieces, dropout=dropout, input_dropout=0.0)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self.mlp(condition(self.input_dropout(x), y, self.num_classes))
@@ -175,215 +178,62 @@ def g_loss(D: Discriminator, G: Generator, z: torch.Tensor, y: torch.Tensor, lab
     return generator_loss_nonsaturating(_D(D, G(z, y), y, label_mode))
 
 
-# ============================================================================ measuring conditioning
-def balanced_labels(n: int, num_classes: int, device=None) -> torch.Tensor:
-    """0, 1, ..., K-1, 0, 1, ... (n labels, every class equally often when K divides n)."""
-    return torch.arange(n, device=device) % num_classes
-
-
-@torch.no_grad()
-def sample(G: Generator, z: torch.Tensor, y: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    """G(z | y) in eval mode, in batches, on the CPU (G's training mode is restored): ``sampling.generate``."""
-    return generate(G, z, y, batch_size=batch_size)
-
-
-def sampler(G: Generator, seed: int = 0) -> Callable[[int], torch.Tensor]:
-    """``n -> n samples`` with balanced labels (``balanced_labels``) and z ~ N(0, I) from a seeded generator: the
-    form ``gan_course.metrics`` takes (FID, coverage...); p(y) is then the data's uniform class distribution."""
-    def sample_fn(n: int) -> torch.Tensor:
-        z = torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed))
-        return sample(G, z, balanced_labels(n, G.num_classes))
-    return sample_fn
-
-
-def class_grid_inputs(z: torch.Tensor, labels: Sequence[int] | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Inputs for a class-by-noise grid: row r has label ``labels[r]``, column c has noise ``z[c]``.
-
-    Returns (z_grid, y_grid) of length len(labels) * len(z), row-major (all columns of row 0, then row 1, ...), so
-    ``G(z_grid, y_grid)`` drawn with ``nrow=len(z)`` shows the label changing down a column and the noise changing
-    along a row.
-    """
-    labels = torch.as_tensor(labels, dtype=torch.long, device=z.device)
-    return z.repeat(len(labels), 1), labels.repeat_interleave(len(z))
-
-
+# ============================================================================ the update step
 @dataclass
-class ConditioningReport:
-    """How well G(z | y) obeys y, judged by a classifier on a grid of K labels x ``n_noise`` noise vectors.
+class Config:
+    """The hyper-parameters of the update step. The optimiser is chapter 01's Adam: the paper's Sec. 4.1 used
+    "stochastic gradient decent with mini-batches of size 100 and initial learning rate of 0.1 which was
+    exponentially decreased down to .000001 with decay factor of 1.00004. Also momentum was used with initial
+    value of .5 which was increased up to 0.7."
 
-    ``agreement``: fraction of samples classified as the label they were generated for (chance: 1/K).
-    ``per_class``: the same for each label. ``coverage``: classes found among the samples (``ModeCoverage``).
-    ``noise_share``: for each noise vector z, the largest fraction of the K labels whose samples fall in one
-    predicted class, averaged over z: 1/K when the label decides the class (a working cGAN), 1 when z alone
-    does (a G that ignores y). ``predictions``: (K, n_noise) predicted classes.
+    ``label_mode`` is not the paper's: ``"paired"`` is Eq. 2; ``"dropped"`` and ``"shuffled"`` are the broken
+    pairings of the chapter's Section 5 (``labels_for_D``). The shuffled labels are drawn from their own generator,
+    seeded with ``shuffle_seed`` when the Config is made (``dataclasses.replace`` makes a fresh one), so they
+    consume none of torch's global random numbers.
     """
 
-    agreement: float
-    per_class: torch.Tensor
-    noise_share: float
-    coverage: object
-    predictions: torch.Tensor
-    classes: list[str] = field(default_factory=list)
+    lr_G: float = 2e-4               # Adam, as in chapter 01 (Radford et al., 2015, Sec. 4)
+    lr_D: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    label_mode: str = "paired"
+    shuffle_seed: int = 0
 
-    @property
-    def num_classes(self) -> int:
-        return len(self.per_class)
-
-    def __str__(self) -> str:
-        return (f"agreement with y {self.agreement:.1%} (chance {1 / self.num_classes:.1%}); "
-                f"noise decides the class for {self.noise_share:.1%} of labels (1/K = {1 / self.num_classes:.1%}: "
-                f"the label decides; 100%: the noise does); {self.coverage}")
+    def __post_init__(self):
+        if self.label_mode not in LABEL_MODES:
+            raise ValueError(f"label_mode must be one of {', '.join(LABEL_MODES)}, got {self.label_mode!r}")
+        # not a field: dataclasses.asdict(cfg), the Run's config, holds only the hyper-parameters
+        self.generator = torch.Generator().manual_seed(self.shuffle_seed)
 
 
-@torch.no_grad()
-def conditioning_report(G: Generator, classifier, n_noise: int = 100, seed: int = 0) -> ConditioningReport:
-    """Classify G(z | y) for every label y and ``n_noise`` shared noise vectors z (``class_grid_inputs``) with the
-    course classifier, and summarise (see ``ConditioningReport``)."""
-    from ..metrics import mode_coverage_from_predictions
-
-    K = G.num_classes
-    z = torch.randn(n_noise, G.z_dim, generator=torch.Generator().manual_seed(seed))
-    z_grid, y_grid = class_grid_inputs(z, range(K))
-    x = sample(G, z_grid, y_grid)
-    dev = next(classifier.parameters()).device
-    predicted = torch.cat([classifier.logits(x[i:i + 500].to(dev)).argmax(1).cpu() for i in range(0, len(x), 500)])
-    hits = (predicted == y_grid).double()
-    per_column = predicted.view(K, n_noise)
-    share = torch.stack([torch.bincount(per_column[:, c], minlength=K).max() for c in range(n_noise)]).double() / K
-    classes = list(getattr(classifier, "classes", [str(k) for k in range(K)]))
-    coverage = mode_coverage_from_predictions(predicted, K, classes=classes)
-    return ConditioningReport(float(hits.mean()), hits.view(K, n_noise).mean(1), float(share.mean()), coverage,
-                              per_column, classes)
+# Chapter 01's Adam pair, Adam(lr_G) for G and Adam(lr_D) for D with betas (beta1, beta2): the fields are the same.
+optimizers = gan.optimizers
 
 
-# ============================================================================ the update step, packaged
-def train_steps(G: Generator, D: Discriminator, batches, steps: int, *, label_mode: str = "paired", lr: float = 2e-4,
-                betas: tuple[float, float] = (0.5, 0.999), optimizers: tuple | None = None, classifier=None,
-                eval_every: int = 0, n_noise: int = 25, first_step: int = 0, seed: int = 0) -> dict[str, list]:
-    """``steps`` of the chapter's update step (one D step, one G step, Eq. 2), without checkpoints: for the
-    experiments of "What goes wrong". ``batches`` is a ``gan_course.training.Batches`` of (x, y).
+def train_step(run, G: Generator, D: Discriminator, batches, cfg: Config) -> dict[str, torch.Tensor]:
+    """One iteration of Algorithm 1 (k = 1) on Eq. 2: one step for D on a real batch (x, y) and the generated pairs
+    (G(z | y), y) with the *same* labels, then one step for G on fresh z and the same y.
 
-    ``optimizers``: ``(opt_G, opt_D)`` to continue with (e.g. loaded from a snapshot of the main run); default:
-    fresh Adam(``lr``, ``betas``). With a ``classifier`` and ``eval_every``, the agreement with y is measured every
-    ``eval_every`` steps (``conditioning_report`` on ``n_noise`` noise vectors per label); steps are counted from
-    ``first_step`` in the record. ``seed`` seeds the label shuffling and the report's noise.
+        theta_d <- descend  -log D(x | y) - log(1 - D(G(z | y) | y))     (G(z | y) detached; ``d_loss``)
+        theta_g <- descend  -log D(G(z | y) | y)                          (non-saturating; ``g_loss``)
+
+    ``cfg.label_mode`` breaks the pairing shown to D (Section 5 of the chapter). ``run`` is a
+    ``gan_course.training.Run`` with optimisers "G" and "D"; ``batches.next()`` returns (x, y) on its device. D is
+    frozen during G's step. Returns detached scalars: ``loss_D``, ``loss_G``, and ``D_real`` = mean D(x | y),
+    ``D_fake`` = mean D(G(z | y) | y) in D's step.
     """
-    if label_mode not in LABEL_MODES:
-        raise ValueError(f"label_mode must be one of {', '.join(LABEL_MODES)}, got {label_mode!r}")
-    device = next(G.parameters()).device
-    if optimizers is None:
-        optimizers = (torch.optim.Adam(G.parameters(), lr=lr, betas=betas),
-                      torch.optim.Adam(D.parameters(), lr=lr, betas=betas))
-    opt_G, opt_D = optimizers
-    rng = torch.Generator().manual_seed(seed)
-    record: dict[str, list] = {"loss_D": [], "loss_G": [], "eval_step": [], "agreement": [], "noise_share": []}
-    for step in range(first_step + 1, first_step + steps + 1):
-        x, y = batches.next()
-        z = torch.randn(len(x), G.z_dim, device=device)
-        out = d_loss(D, G, x, y, z, label_mode, rng)
-        opt_D.zero_grad(set_to_none=True)
-        out["loss"].backward()
-        opt_D.step()
+    x, y = batches.next()                                       # real pairs (x, y) ~ p_data
+    z = torch.randn(len(x), G.z_dim, device=run.device)
+    with run.autocast():
+        out = d_loss(D, G, x, y, z, cfg.label_mode, cfg.generator)
+    run.update("D", out["loss"])
 
-        z = torch.randn(len(x), G.z_dim, device=device)
-        loss_G = g_loss(D, G, z, y, label_mode)
-        opt_G.zero_grad(set_to_none=True)
-        loss_G.backward()
-        opt_G.step()
-        record["loss_D"].append(out["loss"].item())
-        record["loss_G"].append(loss_G.item())
-        if classifier is not None and eval_every and (step % eval_every == 0 or step == first_step + steps):
-            report = conditioning_report(G, classifier, n_noise=n_noise, seed=seed)
-            record["eval_step"].append(step)
-            record["agreement"].append(report.agreement)
-            record["noise_share"].append(report.noise_share)
-    return record
-
-
-# ============================================================================ explorers
-def _class_names(G: Generator, classes: Sequence[str] | None) -> list[str]:
-    return list(classes) if classes is not None else [str(k) for k in range(G.num_classes)]
-
-
-@torch.no_grad()
-def render_class_samples(G: Generator, label: int, seed: int, n: int = 16, classes: Sequence[str] | None = None,
-                         classifier=None):
-    """Figure: ``n`` samples G(z | y = ``label``) for z drawn with ``seed``, one class, many styles. With a
-    ``classifier``, each sample is titled with its predicted class (red when it disagrees with the label)."""
-    names = _class_names(G, classes)
-    z = torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed))
-    x = sample(G, z, torch.full((n,), int(label), dtype=torch.long))
-    cols = min(8, n)
-    rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.2 * cols, 1.35 * rows + 0.5), squeeze=False)
-    predicted = None
-    if classifier is not None:
-        predicted = classifier.logits(x.to(next(classifier.parameters()).device)).argmax(1).cpu()
-    for i, ax in enumerate(axes.flat):
-        ax.set_axis_off()
-        if i >= n:
-            continue
-        ax.imshow(((x[i, 0] + 1) / 2).clamp(0, 1).numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-        if predicted is not None:
-            ok = int(predicted[i]) == int(label)
-            ax.set_title(f"seen: {names[int(predicted[i])]}", fontsize=8, color="k" if ok else "tab:red")
-    agree = "" if predicted is None else f"; classifier agrees on {float((predicted == label).double().mean()):.0%}"
-    fig.suptitle(f"G(z | y = '{names[int(label)]}'), {n} noise vectors z from seed {seed}{agree}")
-    fig.tight_layout()
-    return fig
-
-
-@torch.no_grad()
-def render_class_grid(G: Generator, seed: int, n_noise: int = 10, labels: Sequence[int] | None = None,
-                      classes: Sequence[str] | None = None):
-    """Figure: a class-by-noise grid, row r = label ``labels[r]``, column c = noise z_c (drawn with ``seed``).
-
-    Down a column z is fixed and only y changes: the *content* (which character) should follow y while the
-    *style* (thickness, slant, font) stays. Along a row y is fixed and z changes: the style varies.
-    """
-    from ..viz import show_images
-
-    names = _class_names(G, classes)
-    labels = list(range(G.num_classes)) if labels is None else [int(k) for k in labels]
-    z = torch.randn(n_noise, G.z_dim, generator=torch.Generator().manual_seed(seed))
-    z_grid, y_grid = class_grid_inputs(z, labels)
-    x = sample(G, z_grid, y_grid)
-    fig, ax = plt.subplots(figsize=(0.55 * n_noise + 1.2, 0.55 * len(labels) + 0.8))
-    show_images(x, nrow=n_noise, ax=ax)
-    ax.set_axis_on()
-    step = x.shape[-1] + 2                                        # image side + make_grid's padding
-    ax.set_yticks([step * r + step / 2 for r in range(len(labels))], [names[k] for k in labels])
-    ax.set_xticks([step * c + step / 2 for c in range(n_noise)], [str(c) for c in range(n_noise)])
-    ax.tick_params(length=0, labelsize=8)
-    ax.set_xlabel(f"noise vector z (seed {seed}): the style")
-    ax.set_ylabel("label y: the content")
-    ax.set_title("G(z | y): one row per label, one column per noise vector")
-    fig.tight_layout()
-    return fig
-
-
-def class_explorer(G: Generator, classes: Sequence[str] | None = None, classifier=None, n: int = 16,
-                   title: str = "Pick a class and a seed"):
-    """Explorer: a class dropdown and a seed slider over ``render_class_samples``."""
-    from ..widgets import choice, explorer, seed_slider
-
-    names = _class_names(G, classes)
-    return explorer(lambda label, seed: render_class_samples(G, label, seed, n, names, classifier), title=title,
-                    label=choice([(name, k) for k, name in enumerate(names)], description="class y"),
-                    seed=seed_slider())
-
-
-def grid_explorer(G: Generator, classes: Sequence[str] | None = None, n_noise: int = 10,
-                  title: str = "Label = content, noise = style"):
-    """Explorer: a seed slider (which noise vectors) and a label-set choice over ``render_class_grid``."""
-    import ipywidgets as widgets
-
-    from ..widgets import choice, explorer, seed_slider
-
-    names = _class_names(G, classes)
-    sets = {"all classes": list(range(G.num_classes))}
-    if G.num_classes > 10:
-        sets |= {f"first {10}": list(range(10)), f"last {G.num_classes - 10}": list(range(10, G.num_classes))}
-    columns = widgets.IntSlider(value=n_noise, min=2, max=16, description="columns")
-    return explorer(lambda seed, rows, columns: render_class_grid(G, seed, columns, sets[rows], names), title=title,
-                    seed=seed_slider(), rows=choice(list(sets), description="rows"), columns=columns)
+    set_requires_grad(D, False)                                 # G: one step; D is only a function here
+    z = torch.randn(len(x), G.z_dim, device=run.device)
+    with run.autocast():
+        loss_G = g_loss(D, G, z, y, cfg.label_mode)
+    run.update("G", loss_G)
+    set_requires_grad(D, True)
+    return dict(loss_D=out["loss"].detach(), loss_G=loss_G.detach(),
+                D_real=torch.sigmoid(out["real_logits"].detach()).mean(),
+                D_fake=torch.sigmoid(out["fake_logits"].detach()).mean())

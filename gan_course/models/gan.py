@@ -14,16 +14,15 @@ because the latter saturates early in training.
 
 This module, top to bottom:
 
-- the players: ``Maxout`` (Goodfellow et al., 2013), ``Generator`` and ``Discriminator`` MLPs (Sec. 5), and the
-  small 2-D versions used on the toy ring (``toy_generator``, ``toy_discriminator``);
-- the theory, computed: ``optimal_discriminator`` (Prop. 1), ``js_divergence`` and ``virtual_training_criterion``
-  (Thm. 1), ``generator_logit_gradients`` (Sec. 3, saturating vs non-saturating), ``fit_discriminator``
-  (train D against a fixed p_g to check Prop. 1);
-- Algorithm 1 on a 2-D mixture with snapshots for the training stepper: ``train_toy``, ``ToyRun``;
-- the chapter's explorers: ``render_toy_snapshot`` / ``toy_stepper`` and ``render_samples`` / ``sample_explorer``.
+- the players: ``Maxout`` (Goodfellow et al., 2013), ``InputDropout``, and the ``Generator`` and ``Discriminator``
+  MLPs of Sec. 5;
+- the theory of Sec. 4, computed: ``optimal_discriminator`` (Prop. 1), ``js_divergence`` and
+  ``virtual_training_criterion`` (Thm. 1);
+- Algorithm 1: ``Config`` (k, the generator loss of Sec. 3, the optimiser), ``optimizers`` and ``train_step``.
 
 The losses themselves (Eq. 1 split into the two players' objectives) live in ``gan_course.losses``:
-``discriminator_loss``, ``generator_loss_saturating``, ``generator_loss_nonsaturating``.
+``discriminator_loss``, ``generator_loss_saturating``, ``generator_loss_nonsaturating``. What the chapter does with
+the model (the 2-D toy runs, the gradient measurements, the explorers) is in ``gan_course.lab.gan``.
 
 Differences from the paper's MNIST experiment (its code: github.com/goodfeli/adversarial, ``mnist.yaml``), all
 documented in the chapter: data in [-1, 1] so G ends in tanh rather than a sigmoid; z ~ N(0, I) rather than
@@ -35,20 +34,24 @@ units and dropout.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import matplotlib.pyplot as plt
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..losses import discriminator_loss, generator_loss_nonsaturating, generator_loss_saturating
-from ..sampling import generate
-from ..sampling import sampler as sampling_sampler
+from ..training import set_requires_grad
 
+# The paper's MNIST model (Sec. 5 and mnist.yaml)
+Z_DIM = 100                 # mnist.yaml: the generator's ``nvis: 100``
+G_HIDDEN = (1200, 1200)     # mnist.yaml: two ``RectifiedLinear`` layers of ``dim: 1200``
+D_HIDDEN = (240, 240)       # mnist.yaml: two ``Maxout`` layers of ``num_units: 240`` ...
+MAXOUT_PIECES = 5           # ... with ``num_pieces: 5``
+DROPOUT = 0.5               # mnist.yaml: ``discriminator_default_input_include_prob: .5``
+INPUT_DROPOUT = 0.2         # mnist.yaml: ``discriminator_input_include_probs: {'h0': .8}``
+
+# Sec. 3: the game as written (saturating) and the recommended non-saturating generator loss.
 GENERATOR_LOSSES = {"nonsaturating": generator_loss_nonsaturating, "saturating": generator_loss_saturating}
 
 
@@ -62,7 +65,7 @@ class Maxout(nn.Module):
     It is a learned, piecewise-linear activation; with dropout it was the state of the art in 2013.
     """
 
-    def __init__(self, in_features: int, units: int, pieces: int = 5):
+    def __init__(self, in_features: int, units: int, pieces: int = MAXOUT_PIECES):
         super().__init__()
         self.units, self.pieces = units, pieces
         self.linear = nn.Linear(in_features, units * pieces)
@@ -83,7 +86,7 @@ class InputDropout(nn.Module):
     mapped back.
     """
 
-    def __init__(self, p: float = 0.2):
+    def __init__(self, p: float = INPUT_DROPOUT):
         super().__init__()
         self.p = p
 
@@ -104,8 +107,8 @@ class Generator(nn.Module):
     ``out_activation=None`` gives an unbounded output (the 2-D toy).
     """
 
-    def __init__(self, z_dim: int = 100, out_shape: tuple[int, ...] = (1, 28, 28), hidden: tuple[int, ...] = (1200, 1200),
-                 out_activation: str | None = "tanh"):
+    def __init__(self, *, z_dim: int = Z_DIM, out_shape: tuple[int, ...] = (1, 28, 28),
+                 hidden: tuple[int, ...] = G_HIDDEN, out_activation: str | None = "tanh"):
         super().__init__()
         if out_activation not in ("tanh", None):
             raise ValueError(f"out_activation must be 'tanh' or None, got {out_activation!r}")
@@ -127,16 +130,19 @@ class Discriminator(nn.Module):
     """D(x; theta_d) as a *logit*: ``D(x) = sigmoid(self(x))``, one number per sample, shape (B,).
 
     The paper's MNIST discriminator (Sec. 5; ``mnist.yaml``): two maxout layers of 240 units with 5 pieces each,
-    dropout on the input (keep 0.8, ``InputDropout``) and on the hidden layers (keep 0.5), and a sigmoid output. Returning the logit
-    rather than the probability lets the losses use the stable ``softplus`` forms of log D and log(1 - D).
-    ``unit="leaky_relu"`` swaps maxout for LeakyReLU(0.2), the choice of most later MLP GANs.
+    dropout on the input (keep 0.8, ``InputDropout``) and on the hidden layers (keep 0.5), and a sigmoid output.
+    Returning the logit rather than the probability lets the losses use the stable ``softplus`` forms of log D and
+    log(1 - D). ``unit="leaky_relu"`` swaps maxout for LeakyReLU(0.2), the choice of most later MLP GANs.
     """
 
-    def __init__(self, in_shape: tuple[int, ...] = (1, 28, 28), hidden: tuple[int, ...] = (240, 240),
-                 unit: str = "maxout", pieces: int = 5, dropout: float = 0.5, input_dropout: float = 0.2):
+    UNITS = ("maxout", "leaky_relu", "relu")
+
+    def __init__(self, *, in_shape: tuple[int, ...] = (1, 28, 28), hidden: tuple[int, ...] = D_HIDDEN,
+                 unit: str = "maxout", pieces: int = MAXOUT_PIECES, dropout: float = DROPOUT,
+                 input_dropout: float = INPUT_DROPOUT):
         super().__init__()
-        if unit not in ("maxout", "leaky_relu", "relu"):
-            raise ValueError(f"unit must be 'maxout', 'leaky_relu' or 'relu', got {unit!r}")
+        if unit not in self.UNITS:
+            raise ValueError(f"unit must be one of {', '.join(map(repr, self.UNITS))}, got {unit!r}")
         self.in_shape = tuple(in_shape)
         layers: list[nn.Module] = [nn.Flatten()]
         if input_dropout:
@@ -159,21 +165,6 @@ class Discriminator(nn.Module):
     def probability(self, x: torch.Tensor) -> torch.Tensor:
         """D(x) in (0, 1): the probability that x came from the data."""
         return torch.sigmoid(self(x))
-
-
-def toy_generator(z_dim: int = 16, hidden: int = 128, depth: int = 3) -> Generator:
-    """G for the 2-D toy: ``depth`` ReLU layers of ``hidden`` units, an unbounded 2-D output."""
-    return Generator(z_dim, out_shape=(2,), hidden=(hidden,) * depth, out_activation=None)
-
-
-def toy_discriminator(hidden: int = 128, depth: int = 3) -> Discriminator:
-    """D for the 2-D toy: ``depth`` ReLU layers of ``hidden`` units, no dropout, a logit out."""
-    return Discriminator(in_shape=(2,), hidden=(hidden,) * depth, unit="relu", dropout=0.0, input_dropout=0.0)
-
-
-# Drawing images for figures and metrics is plumbing shared by every chapter (gan_course.sampling):
-# sample(G, z) = G(z) in eval mode, batched, on the CPU; sampler(G, seed) = n -> G(z) for the metrics.
-sample, sampler = generate, sampling_sampler
 
 
 # ============================================================================ the theory (Sec. 4)
@@ -217,310 +208,72 @@ def virtual_training_criterion(p_data: torch.Tensor, p_g: torch.Tensor, dx: floa
     return (real_term + fake_term).sum() * dx
 
 
-def generator_logit_gradients(d_fake: torch.Tensor) -> dict[str, torch.Tensor]:
-    """|dL_G / dl| for both generator losses, per sample, where l is D's logit and D(G(z)) = sigmoid(l) = ``d_fake``.
-
-    Sec. 3: "Early in learning, when G is poor, D can reject samples with high confidence ... In this case,
-    log(1 - D(G(z))) saturates." By the chain rule,
-
-    - saturating,      L_G =  log(1 - D(G(z))):  |dL_G/dl| = D(G(z))       -> 0 as D(G(z)) -> 0;
-    - non-saturating,  L_G = -log D(G(z)):       |dL_G/dl| = 1 - D(G(z))   -> 1 as D(G(z)) -> 0.
-
-    Computed here by autograd through ``gan_course.losses`` (not by the formulas), so it checks them.
-    """
-    logit = torch.logit(torch.as_tensor(d_fake, dtype=torch.float64)).detach().requires_grad_(True)
-    out = {}
-    for name, loss_fn in GENERATOR_LOSSES.items():
-        (grad,) = torch.autograd.grad(loss_fn(logit) * logit.numel(), logit)   # undo the mean: per-sample grads
-        out[name] = grad.abs()
-    return out
-
-
-def fit_discriminator(D: nn.Module, sample_data: Callable[[int], torch.Tensor], sample_g: Callable[[int], torch.Tensor],
-                      steps: int = 2000, batch_size: int = 512, lr: float = 1e-3) -> list[float]:
-    """Train D alone (G fixed) by ascending V(D, G), i.e. minimising ``discriminator_loss``; return its losses.
-
-    With enough capacity and steps, D(x) approaches D*_G(x) (Prop. 1) wherever p_data + p_g has mass.
-    ``sample_data(n)`` and ``sample_g(n)`` draw n points from each distribution.
-    """
-    optimizer = torch.optim.Adam(D.parameters(), lr=lr)
-    losses = []
-    D.train()
-    for _ in range(steps):
-        loss = discriminator_loss(D(sample_data(batch_size)), D(sample_g(batch_size)))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    D.eval()
-    return losses
-
-
-def gradient_norm(module: nn.Module) -> float:
-    """||grad theta||_2 over all of ``module``'s parameters (0 where no gradient was computed)."""
-    grads = [p.grad.detach().flatten() for p in module.parameters() if p.grad is not None]
-    return float(torch.cat(grads).norm()) if grads else 0.0
-
-
-def train_steps(G: nn.Module, D: nn.Module, batches, steps: int, *, generator_loss: str = "nonsaturating", k: int = 1,
-                lr: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999)) -> dict[str, list[float]]:
-    """A short run of Algorithm 1 on image batches (the chapter's update step, without checkpoints), recording what
-    Sec. 3 is about at every step: mean D(x) on real data, mean D(G(z)) and ||grad_theta_g L_G||.
-
-    ``batches`` is a ``gan_course.training.Batches``; fresh Adam optimisers are made here.
-    """
-    if generator_loss not in GENERATOR_LOSSES:
-        raise ValueError(f"generator_loss must be one of {', '.join(GENERATOR_LOSSES)}, got {generator_loss!r}")
-    loss_G_fn = GENERATOR_LOSSES[generator_loss]
-    device = next(G.parameters()).device
-    opt_G = torch.optim.Adam(G.parameters(), lr=lr, betas=betas)
-    opt_D = torch.optim.Adam(D.parameters(), lr=lr, betas=betas)
-    record: dict[str, list[float]] = {"d_real": [], "d_fake": [], "grad_G": [], "loss_D": [], "loss_G": []}
-    for _ in range(steps):
-        for _ in range(k):
-            x = batches.next()[0]
-            z = torch.randn(len(x), G.z_dim, device=device)
-            real_logits, fake_logits = D(x), D(G(z).detach())
-            loss_D = discriminator_loss(real_logits, fake_logits)
-            opt_D.zero_grad(set_to_none=True)
-            loss_D.backward()
-            opt_D.step()
-        z = torch.randn(len(x), G.z_dim, device=device)
-        fake_logits = D(G(z))
-        loss_G = loss_G_fn(fake_logits)
-        opt_G.zero_grad(set_to_none=True)
-        loss_G.backward()
-        record["grad_G"].append(gradient_norm(G))
-        opt_G.step()
-        record["d_real"].append(torch.sigmoid(real_logits.detach()).mean().item())
-        record["d_fake"].append(torch.sigmoid(fake_logits.detach()).mean().item())
-        record["loss_D"].append(loss_D.item())
-        record["loss_G"].append(loss_G.item())
-    return record
-
-
-# ============================================================================ Algorithm 1 on a 2-D toy
+# ============================================================================ Algorithm 1
 @dataclass
-class ToyRun:
-    """What a toy run records: every ``snapshot_every`` steps, G's samples (from a fixed z), D(x) on a grid, and
-    how many modes the samples cover; at every step, the losses.
+class Config:
+    """The hyper-parameters of Algorithm 1. ``k`` and ``generator_loss`` are the paper's; the optimiser is the
+    course's Adam, because the paper's SGD with momentum (``mnist.yaml``: ``batch_size: 100``,
+    ``learning_rate: .1`` decayed by 1.000004 per step, momentum .5 rising to .7) needs far more steps."""
 
-    ``extent`` bounds the square [-extent, extent]^2 where D is evaluated on a ``resolution`` x ``resolution`` grid.
+    # Algorithm 1: "The number of steps to apply to the discriminator, k, is a hyperparameter. We used k = 1,
+    # the least expensive option, in our experiments."
+    k: int = 1
+    # Sec. 3: "Rather than training G to minimize log(1 - D(G(z))) we can train G to maximize log D(G(z))."
+    # "saturating" is the game exactly as Eq. 1 writes it.
+    generator_loss: str = "nonsaturating"
+    # Adam for both players, the DCGAN recipe (Radford et al., 2015, Sec. 4: "We found the suggested learning
+    # rate of 0.001, to be too high, using 0.0002 instead", "leaving the momentum term beta_1 at the suggested
+    # value of 0.9 resulted in training oscillation and instability while reducing it to 0.5 helped").
+    lr_G: float = 2e-4
+    lr_D: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+
+    def __post_init__(self):
+        if self.generator_loss not in GENERATOR_LOSSES:
+            raise ValueError(f"generator_loss must be one of {', '.join(GENERATOR_LOSSES)}, "
+                             f"got {self.generator_loss!r}")
+        if not isinstance(self.k, int) or self.k < 1:
+            raise ValueError(f"k (discriminator steps per generator step) must be an int >= 1, got {self.k!r}")
+
+
+def optimizers(G: nn.Module, D: nn.Module, cfg) -> tuple[torch.optim.Adam, torch.optim.Adam]:
+    """(opt_G, opt_D): Adam with ``cfg.lr_G`` / ``cfg.lr_D`` and betas (``cfg.beta1``, ``cfg.beta2``)."""
+    betas = (cfg.beta1, cfg.beta2)
+    return (torch.optim.Adam(G.parameters(), lr=cfg.lr_G, betas=betas),
+            torch.optim.Adam(D.parameters(), lr=cfg.lr_D, betas=betas))
+
+
+def train_step(run, G: Generator, D: Discriminator, batches, cfg: Config) -> dict[str, torch.Tensor]:
+    """One iteration of Algorithm 1: ``cfg.k`` steps of ascent on V for D, then one step for G.
+
+    for k steps:   x ~ p_data (a minibatch of m examples), z ~ p_z (m noise samples)
+                   theta_d <- descend  -log D(x) - log(1 - D(G(z)))           (= ascend V; G(z) detached)
+    then:          z ~ p_z (m fresh noise samples)
+                   theta_g <- descend  L_G = -log D(G(z))       ("nonsaturating", Sec. 3)
+                                    or L_G = log(1 - D(G(z)))   ("saturating", the game as Eq. 1 writes it)
+
+    ``run`` is a ``gan_course.training.Run`` with optimisers "G" and "D" (forward passes under ``run.autocast()``,
+    updates through ``run.update``); ``batches.next()`` returns (x, labels) on the run's device. D's parameters are
+    frozen during G's step (D is only a function there). Returns detached scalars: ``loss_D``, ``loss_G``,
+    ``D_real`` = mean D(x) and ``D_fake`` = mean D(G(z)) in D's (last) step, and ``D_fake_G`` = mean D(G(z)) in G's
+    step, after D's update: the value whose gradient Sec. 3 says saturates.
     """
+    loss_G_fn = GENERATOR_LOSSES[cfg.generator_loss]
+    for _ in range(cfg.k):                                          # D: ascend V(D, G)
+        x = batches.next()[0]
+        z = torch.randn(len(x), G.z_dim, device=run.device)
+        with run.autocast():
+            real_logits, fake_logits = D(x), D(G(z).detach())
+            loss_D = discriminator_loss(real_logits, fake_logits)   # -log D(x) - log(1 - D(G(z)))
+        run.update("D", loss_D)
 
-    data: object
-    config: dict
-    extent: float = 3.0
-    resolution: int = 81
-    steps: list[int] = field(default_factory=list)
-    fake: list[torch.Tensor] = field(default_factory=list)
-    d_grid: list[torch.Tensor] = field(default_factory=list)
-    coverage: list[int] = field(default_factory=list)
-    quality: list[float] = field(default_factory=list)
-    d_real: list[float] = field(default_factory=list)
-    d_fake: list[float] = field(default_factory=list)
-    loss_D: list[float] = field(default_factory=list)
-    loss_G: list[float] = field(default_factory=list)
-
-    def grid_points(self) -> torch.Tensor:
-        """The (resolution^2, 2) points where D is evaluated, row-major over (x2, x1)."""
-        axis = torch.linspace(-self.extent, self.extent, self.resolution)
-        x2, x1 = torch.meshgrid(axis, axis, indexing="ij")
-        return torch.stack([x1.reshape(-1), x2.reshape(-1)], dim=1)
-
-    @torch.no_grad()
-    def record(self, step: int, G: nn.Module, D: nn.Module, z: torch.Tensor, x_real: torch.Tensor):
-        """Store one snapshot (G and D in eval mode, restored afterwards)."""
-        was = G.training, D.training
-        G.eval(), D.eval()
-        fake = G(z)
-        grid = torch.sigmoid(D(self.grid_points())).view(self.resolution, self.resolution)
-        self.steps.append(step)
-        self.fake.append(fake.clone())
-        self.d_grid.append(grid.to(torch.float16))
-        self.coverage.append(self.data.coverage(fake))
-        self.quality.append(self.data.high_quality_fraction(fake))
-        self.d_real.append(float(torch.sigmoid(D(x_real)).mean()))
-        self.d_fake.append(float(torch.sigmoid(D(fake)).mean()))
-        G.train(was[0]), D.train(was[1])
-
-    def snapshot_index(self, step: int) -> int:
-        """Index of the last snapshot taken at or before ``step``."""
-        return max(0, int(np.searchsorted(self.steps, step, side="right")) - 1)
-
-    @property
-    def final_coverage(self) -> int:
-        return self.coverage[-1]
-
-
-@contextmanager
-def _one_thread():
-    """Run tiny networks on one CPU thread: faster than several for 128-wide layers, far faster on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
-@_one_thread()
-def train_toy(data, steps: int = 3000, *, generator_loss: str = "nonsaturating", k: int = 1, lr_g: float = 1e-3,
-              lr_d: float = 1e-3, betas: tuple[float, float] = (0.5, 0.999), batch_size: int = 256, z_dim: int = 16,
-              hidden: int = 128, depth: int = 3, seed: int = 0, snapshot_every: int = 50, n_samples: int = 1000,
-              extent: float = 3.0, resolution: int = 81) -> tuple[ToyRun, nn.Module, nn.Module]:
-    """Algorithm 1 of the paper on a 2-D dataset ``data`` (e.g. ``gan_course.data.toy.ring()``), on the CPU.
-
-    for each training iteration:
-        for k steps:                                            (D: ascend V, i.e. descend the BCE loss)
-            sample m noise z ~ p_z and m examples x ~ p_data
-            theta_d <- theta_d - lr_d * grad [ -log D(x) - log(1 - D(G(z))) ]
-        sample m noise z ~ p_z                                  (G: one step)
-        theta_g <- theta_g - lr_g * grad L_G,   L_G = log(1 - D(G(z)))  ("saturating", the minimax game)
-                                             or L_G = -log D(G(z))      ("nonsaturating", Sec. 3)
-
-    with Adam in place of the paper's SGD + momentum. Returns the recorded ``ToyRun`` and the trained G and D.
-    Runs on one CPU thread (the networks are tiny); deterministic for a given ``seed`` and torch version.
-    """
-    if generator_loss not in GENERATOR_LOSSES:
-        raise ValueError(f"generator_loss must be one of {', '.join(GENERATOR_LOSSES)}, got {generator_loss!r}")
-    loss_G_fn = GENERATOR_LOSSES[generator_loss]
-    torch.manual_seed(seed)
-    rng = torch.Generator().manual_seed(seed)
-    G, D = toy_generator(z_dim, hidden, depth), toy_discriminator(hidden, depth)
-    opt_G = torch.optim.Adam(G.parameters(), lr=lr_g, betas=betas)
-    opt_D = torch.optim.Adam(D.parameters(), lr=lr_d, betas=betas)
-    config = dict(generator_loss=generator_loss, k=k, lr_g=lr_g, lr_d=lr_d, betas=betas, batch_size=batch_size,
-                  z_dim=z_dim, hidden=hidden, depth=depth, seed=seed, steps=steps)
-    run = ToyRun(data, config, extent=extent, resolution=resolution)
-    z_fixed = torch.randn(n_samples, z_dim, generator=rng)
-    x_probe = data.sample(n_samples, rng)
-
-    run.record(0, G, D, z_fixed, x_probe)
-    for step in range(1, steps + 1):
-        for _ in range(k):                                          # k discriminator steps
-            x = data.sample(batch_size, rng)
-            z = torch.randn(batch_size, z_dim, generator=rng)
-            loss_D = discriminator_loss(D(x), D(G(z).detach()))
-            opt_D.zero_grad(set_to_none=True)
-            loss_D.backward()
-            opt_D.step()
-        z = torch.randn(batch_size, z_dim, generator=rng)           # one generator step
-        loss_G = loss_G_fn(D(G(z)))
-        opt_G.zero_grad(set_to_none=True)
-        loss_G.backward()
-        opt_G.step()
-        run.loss_D.append(loss_D.item())
-        run.loss_G.append(loss_G.item())
-        if step % snapshot_every == 0 or step == steps:
-            run.record(step, G, D, z_fixed, x_probe)
-    return run, G, D
-
-
-# ============================================================================ explorers
-def render_toy_snapshot(run: ToyRun, step: int, show_d: bool = True, n_real: int = 1000):
-    """Figure: real points, G's points and the contour of D(x) at the snapshot nearest ``step`` (left); the mode
-    coverage and the mean D on real / generated points over training, with the current step marked (right)."""
-    i = run.snapshot_index(step)
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10.5, 4.4), gridspec_kw={"width_ratios": [1, 1.15]})
-    if show_d:
-        axis = np.linspace(-run.extent, run.extent, run.resolution)
-        cs = ax.contourf(axis, axis, run.d_grid[i].float().numpy(), levels=np.linspace(0, 1, 11), cmap="RdBu_r",
-                         alpha=0.55)
-        fig.colorbar(cs, ax=ax, fraction=0.046, pad=0.03, label="D(x)")
-    real = run.data.points[:n_real]
-    ax.scatter(real[:, 0], real[:, 1], s=4, c="k", alpha=0.5, label="real x ~ p_data")
-    fake = run.fake[i]
-    ax.scatter(fake[:, 0], fake[:, 1], s=4, c="tab:orange", alpha=0.6, label="generated G(z)")
-    ax.set_xlim(-run.extent, run.extent)
-    ax.set_ylim(-run.extent, run.extent)
-    ax.set_aspect("equal")
-    ax.set_xlabel("$x_1$")
-    ax.set_ylabel("$x_2$")
-    ax.set_title(f"step {run.steps[i]}: {run.coverage[i]}/{run.data.num_modes} modes covered")
-    ax.legend(loc="lower left", fontsize="x-small", markerscale=3)
-
-    ax2.plot(run.steps, run.coverage, color="tab:green", label="modes covered")
-    ax2.set_ylim(-0.3, run.data.num_modes + 0.3)
-    ax2.set_xlabel("step")
-    ax2.set_ylabel("modes covered (within 3 sigma)")
-    ax2.axvline(run.steps[i], color="gray", ls="--", lw=1)
-    ax3 = ax2.twinx()
-    ax3.plot(run.steps, run.d_real, color="k", lw=1, alpha=0.7, label="mean D(x), real")
-    ax3.plot(run.steps, run.d_fake, color="tab:orange", lw=1, alpha=0.8, label="mean D(G(z))")
-    ax3.axhline(0.5, color="gray", lw=0.5, ls=":")
-    ax3.set_ylim(0, 1)
-    ax3.set_ylabel("mean D")
-    lines = ax2.get_legend_handles_labels()[0] + ax3.get_legend_handles_labels()[0]
-    ax2.legend(lines, [h.get_label() for h in lines], loc="lower right", fontsize="x-small")
-    ax2.set_title(f"{run.config.get('generator_loss', '')} G loss: coverage and D over training")
-    fig.tight_layout()
-    return fig
-
-
-def toy_stepper(run: ToyRun, title: str = "Training, step by step"):
-    """Explorer: a step slider over ``run``'s snapshots and a toggle for D's contour (``render_toy_snapshot``)."""
-    import ipywidgets as widgets
-
-    from ..widgets import explorer
-
-    every = run.steps[1] - run.steps[0] if len(run.steps) > 1 else 1
-    step = widgets.IntSlider(value=run.steps[-1], min=0, max=run.steps[-1], step=every, description="step")
-    show_d = widgets.Checkbox(value=True, description="show D(x)")
-    return explorer(lambda step, show_d: render_toy_snapshot(run, step, show_d), title=title, step=step,
-                    show_d=show_d)
-
-
-@torch.no_grad()
-def nearest_neighbours(samples: torch.Tensor, images: torch.Tensor, chunk: int = 10_000) -> torch.Tensor:
-    """Index of the nearest training image (Euclidean, in pixel space) of each sample: the paper's Fig. 2 check
-    that G has not simply memorised the training set. ``images`` may be uint8 (0..255) or float in [-1, 1]."""
-    flat = samples.flatten(1).float().cpu()
-    best_d = torch.full((len(flat),), float("inf"))
-    best_i = torch.zeros(len(flat), dtype=torch.long)
-    for start in range(0, len(images), chunk):
-        block = images[start:start + chunk].flatten(1).float()
-        if images.dtype == torch.uint8:
-            block = block / 127.5 - 1
-        d, i = torch.cdist(flat, block).min(dim=1)
-        better = d < best_d
-        best_d[better], best_i[better] = d[better], i[better] + start
-    return best_i
-
-
-@torch.no_grad()
-def render_samples(G: nn.Module, seed: int, n: int = 32, dataset=None, device=None):
-    """Figure: ``n`` samples G(z) for z drawn with ``seed``; with ``dataset``, each followed (paper, Fig. 2) by
-    its nearest training image, so memorisation would show as identical pairs."""
-    from ..sampling import normal
-    from ..viz import show_images
-
-    was = G.training
-    G.eval()
-    device = device or next(G.parameters()).device
-    z = normal(n, G.z_dim, generator=torch.Generator().manual_seed(seed), device=device)
-    x = G(z).cpu()
-    G.train(was)
-    if dataset is None:
-        fig, ax = plt.subplots(figsize=(6, 6 * math.ceil(n / 8) / 8))
-        show_images(x, nrow=8, ax=ax, title=f"G(z), seed {seed}")
-        return fig
-    neighbours = dataset.images[nearest_neighbours(x, dataset.images)].float() / 127.5 - 1
-    pairs = torch.stack([x, neighbours], dim=1).flatten(0, 1)                # sample, neighbour, sample, ...
-    fig, ax = plt.subplots(figsize=(7, 7 * math.ceil(2 * n / 8) / 8))
-    show_images(pairs, nrow=8, ax=ax,
-                title=f"seed {seed}: G(z) (odd columns) beside its nearest training image (even columns)")
-    return fig
-
-
-def sample_explorer(G: nn.Module, dataset=None, n: int = 32, title: str = "Samples G(z) by seed"):
-    """Explorer: a seed slider (and a nearest-neighbour toggle when ``dataset`` is given) over ``render_samples``."""
-    import ipywidgets as widgets
-
-    from ..widgets import explorer, seed_slider
-
-    if dataset is None:
-        return explorer(lambda seed: render_samples(G, seed, n), title=title, seed=seed_slider())
-    neighbours = widgets.Checkbox(value=False, description="nearest training image")
-    return explorer(lambda seed, neighbours: render_samples(G, seed, n, dataset if neighbours else None),
-                    title=title, seed=seed_slider(), neighbours=neighbours)
+    set_requires_grad(D, False)                                     # G: one step; D is only a function here
+    z = torch.randn(len(x), G.z_dim, device=run.device)
+    with run.autocast():
+        g_logits = D(G(z))
+        loss_G = loss_G_fn(g_logits)
+    run.update("G", loss_G)
+    set_requires_grad(D, True)
+    return dict(loss_D=loss_D.detach(), loss_G=loss_G.detach(), D_real=torch.sigmoid(real_logits.detach()).mean(),
+                D_fake=torch.sigmoid(fake_logits.detach()).mean(), D_fake_G=torch.sigmoid(g_logits.detach()).mean())
