@@ -4,17 +4,23 @@
 The modulated convolution (grouped-conv implementation, demodulation keeps unit variance), truncation in W, the
 mapping network's class embeddings and class-average w, progressive growing (layers added, old ones frozen), the
 projected discriminator (frozen feature networks, the course CNN and a TinyViT, random mixing, trained heads), the
-TinyViT's token maps and its cached training, classifier guidance, shapes, determinism under a seed, the explorers
-headless, and the exercise checks.
+TinyViT's token maps and its cached training, classifier guidance, shapes, the chapter contract (``train_step(run,
+G, D, batches, cfg)`` logs, updates both players, restores D's requires_grad, grows G with the step; the experiment
+arms' loop is deterministic under a seed), the explorers headless, and the exercise checks.
 """
+
+import dataclasses
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+from gan_course import data
 from gan_course.exercises import ExerciseError, ch10
-from gan_course.layers import ModulatedConv2d
-from gan_course.metrics import course_classifier
+from gan_course.lab import stylegan_xl as lab
+from gan_course.layers import ModulatedConv2d, diff_augment
+from gan_course.metrics import course_classifier, train_classifier
+from gan_course.metrics.tiny_vit import TinyViT, train_tiny_vit
 from gan_course.models import stylegan_xl as xl
 from gan_course.training import Batches, Run
 
@@ -34,8 +40,8 @@ def classifier():
 @pytest.fixture(scope="module")
 def projected_D(classifier):
     torch.manual_seed(0)
-    return xl.ProjectedDiscriminator([xl.ClassifierPyramid(course_classifier("glyphs"))], 20, mix_channels=16,
-                                     head_width=16)
+    return xl.ProjectedDiscriminator(feature_networks=[xl.ClassifierPyramid(course_classifier("glyphs"))],
+                                     n_classes=20, mix_channels=16, head_width=16)
 
 
 # ----------------------------------------------------------------------------------------- modulated convolution
@@ -139,8 +145,6 @@ def test_w_avg_tracks_the_class_means():
 
 
 def test_pretrained_class_embeddings_initialise_the_table(classifier):
-    from gan_course import data
-
     ds = data.load("glyphs", split="test", image_size=32)
     feats = xl.class_embeddings_from_classifier(classifier, ds, n_per_class=8)
     assert feats.shape == (20, 128)
@@ -174,9 +178,9 @@ def test_noise_inputs_and_determinism():
 def test_style_mixing_crossover_ends():
     G = small_generator()
     z_a, z_b, c = torch.randn(2, 16), torch.randn(2, 16), torch.tensor([0, 1])
-    assert torch.allclose(xl.mix_styles(G, z_a, z_b, c, 0), xl.sample(G, c, z=z_b))
-    assert torch.allclose(xl.mix_styles(G, z_a, z_b, c, G.num_ws), xl.sample(G, c, z=z_a))
-    mid = xl.mix_styles(G, z_a, z_b, c, 4)
+    assert torch.allclose(lab.mix_styles(G, z_a, z_b, c, 0), xl.sample(G, c, z=z_b))
+    assert torch.allclose(lab.mix_styles(G, z_a, z_b, c, G.num_ws), xl.sample(G, c, z=z_a))
+    mid = lab.mix_styles(G, z_a, z_b, c, 4)
     assert not torch.allclose(mid, xl.sample(G, c, z=z_a)) and not torch.allclose(mid, xl.sample(G, c, z=z_b))
 
 
@@ -215,9 +219,9 @@ def test_projected_discriminator_feature_pyramid(projected_D, classifier):
         assert torch.equal(Q[2], P_top)
 
 
-def small_vit(seed: int = 0) -> xl.TinyViT:
+def small_vit(seed: int = 0) -> TinyViT:
     torch.manual_seed(seed)
-    return xl.TinyViT(1, 20, dim=16, depth=3, heads=2)
+    return TinyViT(channels=1, n_classes=20, dim=16, depth=3, heads=2)
 
 
 def test_tiny_vit_logits_and_token_maps():
@@ -231,7 +235,7 @@ def test_tiny_vit_logits_and_token_maps():
     assert torch.equal(maps[1][:, :, 2, 5], tokens[:, 1 + 2 * 8 + 5])
     assert vit(torch.rand(2, 1, 16, 16)).shape == (2, 20)       # other sizes are resized to 32 x 32
     with pytest.raises(ValueError, match="multiple of the patch"):
-        xl.TinyViT(image_size=30)
+        TinyViT(image_size=30)
     with pytest.raises(ValueError, match="layers"):
         xl.ViTPyramid(vit, (0, 4))
 
@@ -241,8 +245,8 @@ def test_projected_discriminator_with_vit_features_frozen_heads_train():
     pyramid = xl.ViTPyramid(vit, (1, 3))
     assert pyramid.out_channels == [16, 16] and pyramid.out_sizes == [8, 8]
     torch.manual_seed(0)
-    D = xl.ProjectedDiscriminator([xl.ClassifierPyramid(course_classifier("glyphs")), pyramid], 20, mix_channels=8,
-                                  head_width=8).train()
+    D = xl.ProjectedDiscriminator(feature_networks=[xl.ClassifierPyramid(course_classifier("glyphs")), pyramid],
+                                  n_classes=20, mix_channels=8, head_width=8).train()
     assert len(D.heads[0]) == 3 and len(D.heads[1]) == 2
     opt = torch.optim.Adam(D.trainable_parameters(), lr=1e-2)
     held = {id(p) for group in opt.param_groups for p in group["params"]}
@@ -264,45 +268,49 @@ def test_projected_discriminator_with_vit_features_frozen_heads_train():
 
 
 def test_train_tiny_vit_learns_and_is_cached(tmp_build):
-    from gan_course import data
-    from gan_course.metrics import train_classifier
-
     ds = data.load("glyphs", split="test", image_size=32)
     kwargs = dict(steps=30, batch_size=32, lr=3e-3, name="vit-test", n_test=200, dim=16, depth=1, heads=2)
-    vit, accuracy, run = xl.train_tiny_vit(ds, ds, **kwargs)
+    vit, accuracy, run = train_tiny_vit(ds, ds, **kwargs)
     losses = run.history.values("loss")
     assert len(losses) == 30 and sum(losses[-5:]) / 5 < sum(losses[:5]) / 5     # it learns
     assert 0.0 <= accuracy <= 1.0 and accuracy == train_classifier.accuracy(vit, ds, limit=200)
     assert not vit.training and not any(p.requires_grad for p in vit.parameters())
     assert (tmp_build / "runs" / "vit-test" / "checkpoint.pt").exists()
-    again, accuracy_again, run_again = xl.train_tiny_vit(ds, ds, **kwargs)      # a re-run loads, does not train
+    again, accuracy_again, run_again = train_tiny_vit(ds, ds, **kwargs)      # a re-run loads, does not train
     assert run_again.resumed and run_again.step == 30 and accuracy_again == accuracy
     assert all(torch.equal(a, b) for a, b in zip(vit.state_dict().values(), again.state_dict().values(), strict=True))
 
 
 def test_standard_discriminator_shapes():
-    D = xl.StandardDiscriminator(20, width=16)
+    D = xl.StandardDiscriminator(n_classes=20, width=16)
     assert D(torch.randn(3, 1, 16, 16), torch.arange(3)).shape[0] == 3
 
 
-def test_train_step_with_guidance_is_deterministic(tmp_build, classifier, projected_D):
-    from gan_course import data
+def small_cfg(**kwargs) -> xl.Config:
+    """The paper's Config at the tests' sizes: stage 1 (16 x 16) from step 0, lr 1e-3."""
+    return xl.Config(**{**dict(z_dim=16, w_dim=32, mix_channels=8, stage_steps=(0,), lr_G=1e-3, lr_D=1e-3),
+                        **kwargs})
 
+
+def small_projected_D(cfg: xl.Config) -> xl.ProjectedDiscriminator:
+    return xl.ProjectedDiscriminator(feature_networks=[xl.ClassifierPyramid(course_classifier("glyphs"))],
+                                     n_classes=20, mix_channels=cfg.mix_channels, head_width=8, augment=cfg.augment)
+
+
+def test_train_step_with_guidance_is_deterministic(tmp_build, classifier):
     ds = data.load("glyphs", split="test", image_size=32)
+    cfg = small_cfg(lambda_cg=0.5)
 
     def one_run():
         torch.manual_seed(0)
-        G = small_generator().set_stage(1)
-        D = xl.ProjectedDiscriminator([xl.ClassifierPyramid(course_classifier("glyphs"))], 20, mix_channels=8,
-                                      head_width=8)
-        opt_G = torch.optim.Adam([p for p in G.parameters()], lr=1e-3, betas=(0.0, 0.99))
-        opt_D = torch.optim.Adam(D.trainable_parameters(), lr=1e-3, betas=(0.0, 0.99))
-        run = Run("t", {"G": G, "D": D}, {"G": opt_G, "D": opt_D}, root=tmp_build / "t", resume=False,
+        G = small_generator()
+        D = small_projected_D(cfg)
+        run = Run("t", {"G": G, "D": D}, xl.optimizers(G, D, cfg), root=tmp_build / "t", resume=False,
                   progress=False)
         b = Batches(ds, 8, seed=0)
         frozen = [p.detach().clone() for p in D.features.parameters()]
         torch.manual_seed(1)
-        logs = [xl.train_step(run, G, D, b, classifier=classifier, lambda_cg=0.5) for _ in range(2)]
+        logs = [xl.train_step(run, G, D, b, cfg, classifier=classifier) for _ in range(2)]
         assert all(torch.equal(a, p) for a, p in zip(frozen, D.features.parameters(), strict=True))
         assert all(p.requires_grad for p in D.trainable_parameters())
         return logs, G
@@ -310,6 +318,79 @@ def test_train_step_with_guidance_is_deterministic(tmp_build, classifier, projec
     assert all(float(la[k]) == float(lb[k]) for la, lb in zip(logs_a, logs_b, strict=True) for k in la)
     assert float(logs_a[-1]["loss_cg"]) > 0
     assert G_a.mapping.w_avg_c.abs().sum() > 0    # w's class averages are tracked
+    assert G_a.stage == 1 and logs_a[-1]["resolution"] == 16      # stage_steps=(0,): stage 1 from step 0
+
+
+def test_train_step_logs_updates_both_players_and_restores_requires_grad(tmp_build):
+    ds = data.load("glyphs", split="test", image_size=32)
+    cfg = small_cfg(lambda_cg=0.0)
+    torch.manual_seed(0)
+    G, D = small_generator(), small_projected_D(small_cfg())
+    run = Run("t", {"G": G, "D": D}, xl.optimizers(G, D, cfg), root=tmp_build / "t", resume=False, progress=False)
+    G_before = {n: p.detach().clone() for n, p in G.named_parameters()}
+    heads_before = [p.detach().clone() for p in D.trainable_parameters()]
+    features_before = [p.detach().clone() for p in D.features.parameters()]
+    logs = xl.train_step(run, G, D, Batches(ds, 8, seed=0), cfg)    # no classifier needed without guidance
+    assert list(logs) == ["loss_D", "loss_G", "loss_cg", "D_real", "D_fake", "resolution"]
+    assert all(not v.requires_grad for k, v in logs.items() if torch.is_tensor(v)) and float(logs["loss_cg"]) == 0
+    assert float(logs["loss_D"]) >= 0                                  # a hinge loss
+    # G's mapping and its active stage moved; D's heads moved; the frozen feature network did not
+    assert any(not torch.equal(G_before[n], p) for n, p in G.named_parameters() if n.startswith("mapping."))
+    assert any(not torch.equal(G_before[n], p) for n, p in G.named_parameters()
+               if n.startswith("synthesis.stages.1."))
+    assert all(torch.equal(G_before[n], p) for n, p in G.named_parameters() if n.startswith("synthesis.stages.2."))
+    assert any(not torch.equal(a, p) for a, p in zip(heads_before, D.trainable_parameters(), strict=True))
+    assert all(torch.equal(a, p) for a, p in zip(features_before, D.features.parameters(), strict=True))
+    # D's requires_grad after G's step: the heads train again, the feature network and the mixing stay frozen
+    assert all(p.requires_grad for p in D.trainable_parameters())
+    assert not any(p.requires_grad for p in list(D.features.parameters()) + list(D.ccm.parameters()))
+    with pytest.raises(ValueError, match="classifier"):
+        xl.train_step(run, G, D, Batches(ds, 8, seed=0), small_cfg(lambda_cg=0.3))
+
+
+def test_stage_follows_the_step_and_config_checks_its_values():
+    cfg = small_cfg(stage_steps=(2, 3))
+    assert [xl.stage_at(s, cfg, 3) for s in (0, 1, 2, 4, 5, 100)] == [0, 0, 1, 1, 2, 2]
+    assert xl.stage_at(0, dataclasses.replace(cfg, progressive=False), 3) == 2
+    assert xl.Config().z_dim == 64 and xl.Config().mapping_layers == 2 and xl.Config().betas == (0.0, 0.99)
+    for bad, match in ((dict(lr_G=0), "lr_G"), (dict(betas=(0.5, 1.0)), "betas"), (dict(feature_nets=("dino",)),
+                       "feature_nets"), (dict(lambda_cg=-1), "lambda_cg"), (dict(augment=0.6), "augment"),
+                       (dict(z_dim=0), "z_dim"), (dict(stage_steps=(-1,)), "stage_steps")):
+        with pytest.raises(ValueError, match=match):
+            xl.Config(**bad)
+
+
+def test_train_arm_grows_g_and_is_deterministic_under_a_seed(tmp_build, classifier):
+    ds = data.load("glyphs", split="test", image_size=32)
+    cfg = small_cfg(stage_steps=(1, 1), lambda_cg=0.2)
+
+    def make_generator(cfg):
+        return xl.Generator(z_dim=cfg.z_dim, n_classes=20, w_dim=cfg.w_dim, widths=(16, 16, 8, 8), embed_dim=16,
+                            mapping_layers=cfg.mapping_layers)
+
+    def arm(name):
+        return lab.train_arm(name, cfg, make_generator, small_projected_D, ds, steps=3, batch_size=8, seed=0,
+                             device="cpu", classifier=classifier, config=dataclasses.asdict(cfg), keep_at=2)
+    G_a, _, run_a = arm("arm-a")
+    G_b, _, run_b = arm("arm-b")
+    assert run_a.history.values("resolution") == [8, 16, 32]           # progressive growing, step by step
+    assert run_a.history.as_dict() == run_b.history.as_dict()          # the same seed: the same run, bit for bit
+    assert all(torch.equal(a, b) for a, b in zip(G_a.state_dict().values(), G_b.state_dict().values(), strict=True))
+    assert lab.snapshot_path(run_a, 2).exists()
+    _, _, again = arm("arm-a")                                         # a re-run resumes: nothing left to train
+    assert again.resumed and again.step == 3
+
+
+def test_sample_is_eval_mode_through_generate_and_restores_the_mode():
+    G = small_generator()
+    z, c = torch.randn(3, 16), torch.tensor([0, 4, 9])
+    with torch.no_grad():
+        want = G(z, c, 0.5, "const").clamp(-1, 1)
+    assert torch.equal(xl.sample(G, c, psi=0.5, z=z), want) and G.training
+    G.eval()
+    batched = xl.sample(G, c, psi=0.5, z=z, batch_size=2)      # in batches of 2 (grouped convs: rounding differs)
+    assert torch.allclose(batched, want, atol=1e-5) and not G.training
+    assert torch.equal(lab.sampler(G, psi=0.5, seed=3)(4), xl.sample(G, torch.arange(4), 0.5, 3))
 
 
 def test_classifier_logits_have_gradients(classifier):
@@ -323,19 +404,19 @@ def test_classifier_logits_have_gradients(classifier):
 def test_diff_augment_translates_within_bounds():
     x = torch.full((4, 1, 8, 8), -1.0)
     x[:, :, 3:5, 3:5] = 1.0
-    y = xl.diff_augment(x, 0.25, generator=torch.Generator().manual_seed(0))
+    y = diff_augment(x, 0.25, generator=torch.Generator().manual_seed(0))
     assert y.shape == x.shape and torch.equal((y == 1).sum(dim=(1, 2, 3)), torch.full((4,), 4))
-    assert torch.equal(xl.diff_augment(x, 0.0), x)
+    assert torch.equal(diff_augment(x, 0.0), x)
 
 
 def test_within_class_spread_and_truncation_to_zero(classifier):
     G = small_generator()
     c = torch.arange(40) % 20
-    assert xl.within_class_spread(classifier, xl.sample(G, c, psi=0.0, seed=1), c) < 1e-6   # psi = 0: one image
-    untruncated = xl.within_class_spread(classifier, xl.sample(G, c, psi=1.0, seed=1), c)
+    assert lab.within_class_spread(classifier, xl.sample(G, c, psi=0.0, seed=1), c) < 1e-6   # psi = 0: one image
+    untruncated = lab.within_class_spread(classifier, xl.sample(G, c, psi=1.0, seed=1), c)
     assert untruncated > 0
     images = torch.rand(40, 1, 32, 32) * 2 - 1
-    assert xl.within_class_spread(classifier, images, torch.zeros(40, dtype=torch.long)) > 0
+    assert lab.within_class_spread(classifier, images, torch.zeros(40, dtype=torch.long)) > 0
 
 
 # ----------------------------------------------------------------------------------------- explorers
@@ -346,7 +427,7 @@ def fake_sweep():
 
 def test_class_truncation_explorer_renders_headless():
     G = small_generator()
-    ex = xl.class_truncation_explorer(G, fake_sweep(), CLASSES, n=4)
+    ex = lab.class_truncation_explorer(G, fake_sweep(), CLASSES, n=4)
     assert ex.state["renders"] == 1 and ex.state["figure"] is not None
     ex.controls["c"].value = 7
     ex.controls["psi"].value = 0.5
@@ -356,14 +437,14 @@ def test_class_truncation_explorer_renders_headless():
 
 def test_style_mixing_and_interpolation_explorers_render_headless():
     G = small_generator()
-    mix = xl.style_mixing_explorer(G, CLASSES, n=3)
+    mix = lab.style_mixing_explorer(G, CLASSES, n=3)
     mix.controls["crossover"].value = 2
     assert mix.state["renders"] == 2 and "layers < 2" in mix.state["figure"].axes[0].get_title()
-    interp = xl.interpolation_explorer(G, CLASSES, steps=4)
+    interp = lab.interpolation_explorer(G, CLASSES, steps=4)
     interp.controls["space"].value = "Z"
     assert interp.state["renders"] == 2 and "linear in Z" in interp.state["figure"].axes[0].get_title()
     with pytest.raises(ValueError, match="space"):
-        xl.render_interpolation(G, CLASSES, 0, 1, 0, 1, space="X")
+        lab.render_interpolation(G, CLASSES, 0, 1, 0, 1, space="X")
 
 
 # ----------------------------------------------------------------------------------------- exercises

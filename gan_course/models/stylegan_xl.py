@@ -11,7 +11,7 @@ The StyleGAN core (Karras et al. 2019, 2020, 2021):
   ``gan_course.layers.ModulatedConv2d``), plus per-pixel **noise inputs** scaled by learned strengths;
 - the **truncation trick in W**: w' = w_avg + psi (w - w_avg), toward the (class-conditional) average w.
 
-What StyleGAN-XL adds (Sec. 3), each switchable here:
+What StyleGAN-XL adds (Sec. 3), each switchable in ``Config``:
 
 - a **low-dimensional z** (64 instead of 512) and **pretrained class embeddings**: the class enters the mapping
   network through an embedding initialised from a pretrained classifier's per-class mean features (here: the
@@ -20,8 +20,13 @@ What StyleGAN-XL adds (Sec. 3), each switchable here:
   F_l at several scales, fixed random **cross-channel mixing** (1 x 1 convs) and **cross-scale mixing** (a
   top-down feature pyramid), and one small trainable discriminator D_l per scale (``ProjectedDiscriminator``);
 - **progressive growing**: train at low resolution, then add layers for the next resolution and **freeze** the
-  ones before (``Generator.set_stage``);
+  ones before (``Generator.set_stage``, ``stage_at``);
 - **classifier guidance**: the cross-entropy of a pretrained classifier on G's samples, added to G's loss.
+
+The objective (hinge loss, as Projected GAN), with C a frozen pretrained classifier:
+
+    L_D = sum_l E[max(0, 1 - D_l(x, c))] + E[max(0, 1 + D_l(G(z, c'), c'))]
+    L_G = -sum_l E[D_l(G(z, c'), c')] + lambda_cg * E[CE(C(G(z, c')), c')]
 
 Simplified from StyleGAN3, and why: StyleGAN3's *alias-free* synthesis (Fourier-feature input, every nonlinearity
 applied at 2x the resolution between windowed-sinc up- and down-sampling filters, rotation-equivariant 1 x 1
@@ -29,38 +34,58 @@ layers) makes the generator equivariant to translation and rotation, which matte
 for the quality of 32 x 32 stills, and costs an up- and down-sampling per layer, which a CPU cannot afford. The
 course uses StyleGAN2's synthesis layers (bilinear 2x up-sampling, 3 x 3 modulated convolutions, noise inputs),
 which StyleGAN3 itself reports as of equal FID. There is no EMA of G, no path-length or style-mixing
-regularisation, no mixed precision. No pretrained weights can be downloaded, so the two feature networks are the
-course's CNN classifier (for EfficientNet) and ``TinyViT``, a small vision transformer trained on the chapter's data
-(for DeiT).
+regularisation, no blurring of D's inputs, no mixed precision by default. DiffAugment is translation only (Projected
+GAN: colour, translation and cutout). No pretrained weights can be downloaded, so the two feature networks are the
+course's CNN classifier (for EfficientNet) and ``gan_course.metrics.tiny_vit.TinyViT``, a small vision transformer
+trained on the chapter's data (for DeiT). The paper's values are the defaults of ``Config`` (from the official code,
+autonomousvision/stylegan-xl ``train.py``); the notebook overrides the sizes a CPU can afford and says why.
 
-The module, top to bottom: ``normalize_2nd_moment``, ``EqualLinear``, ``MappingNetwork`` (with ``truncate``),
+The module, top to bottom: ``normalize_2nd_moment``, ``EqualLinear``, ``truncate``, ``MappingNetwork``,
 ``SynthesisLayer``, ``ToImage``, ``SynthesisNetwork``, ``Generator``; ``class_embeddings_from_classifier``;
-``diff_augment``; ``ClassifierPyramid``, ``TinyViT`` (``train_tiny_vit``), ``ViTPyramid``,
-``ProjectedDiscriminator``, ``StandardDiscriminator``;
-``classifier_logits``; ``train_step``; sampling helpers (``sample``, ``sampler``, ``mix_styles``,
-``within_class_spread``, ``truncation_sweep``); explorers (``render_class_truncation`` / ``class_truncation_explorer``,
-``render_style_mixing`` / ``style_mixing_explorer``, ``render_interpolation`` / ``interpolation_explorer``).
+``ClassifierPyramid``, ``ViTPyramid``, ``ProjectedDiscriminator``, ``StandardDiscriminator`` (the baseline of
+"what goes wrong"); ``Config``, ``optimizers``, ``stage_at``, ``classifier_logits``, ``downsample_to``,
+``train_step``; ``GeneratorView`` and ``sample`` (the truncated sampler). Measurements, sweeps, style mixing and
+explorers are in ``gan_course.lab.stylegan_xl``.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..layers import ModulatedConv2d, diff_augment, spectral_norm
+from ..layers import ModulatedConv2d, SNConv2d, diff_augment
 from ..losses import hinge_discriminator_loss, hinge_generator_loss
+from ..metrics.features import adapt
+from ..sampling import generate, normal
+from ..training import set_requires_grad
+
+if TYPE_CHECKING:
+    from ..metrics.tiny_vit import TinyViT
 
 __all__ = ["normalize_2nd_moment", "EqualLinear", "MappingNetwork", "truncate", "SynthesisLayer", "ToImage",
-           "SynthesisNetwork", "Generator", "class_embeddings_from_classifier", "diff_augment", "ClassifierPyramid",
-           "TinyViT", "train_tiny_vit", "ViTPyramid",
-           "ProjectedDiscriminator", "StandardDiscriminator", "classifier_logits", "downsample_to", "train_step",
-           "sample", "sampler", "mix_styles", "within_class_spread", "truncation_sweep", "render_class_truncation",
-           "class_truncation_explorer", "render_style_mixing", "style_mixing_explorer", "render_interpolation",
-           "interpolation_explorer"]
+           "SynthesisNetwork", "Generator", "class_embeddings_from_classifier", "ClassifierPyramid", "ViTPyramid",
+           "ProjectedDiscriminator", "StandardDiscriminator", "Config", "optimizers", "stage_at",
+           "classifier_logits", "downsample_to", "latents", "train_step", "GeneratorView", "sample"]
+
+# The paper's hyper-parameters, as the official code (autonomousvision/stylegan-xl, train.py) sets them.
+Z_DIM = 64                # train.py: "c.G_kwargs.z_dim = 64" (natural images have a low intrinsic dimension)
+W_DIM = 512               # train.py: "c.G_kwargs.w_dim = 512"
+MAPPING_LAYERS = 2        # train.py: "c.G_kwargs.mapping_kwargs.num_layers = 2" (StyleGAN, StyleGAN2: 8)
+LR_G = 2.5e-3             # train.py: "(0.002 if opts.cfg == 'stylegan2' else 0.0025)"
+LR_D = 2e-3               # train.py: "--dlr ... default=0.002"
+BETAS = (0.0, 0.99)       # train.py: "betas=[0, 0.99], eps=1e-8" for both optimisers
+ADAM_EPS = 1e-8
+MIX_CHANNELS = 64         # train.py: "backbone_kwargs.cout = 64", the width of the cross-channel mixing
+AUGMENT = 0.125           # DiffAugment's translation ratio (Zhao et al. 2020), as Projected GAN's D uses it
+LAMBDA_CG = 0.0           # train.py: "cls_weight = 0.0  # use classifier guidance only for superresolution
+#                           training"; from 32 x 32 on, the weight is a command-line choice (--cls_weight)
+FEATURE_NETS = ("cnn", "vit")   # train.py: "backbones=['deit_base_distilled_patch16_224', 'tf_efficientnet_lite0']";
+#                                 the course's stand-ins: its CNN classifier and a TinyViT
 
 
 # --------------------------------------------------------------------------- the mapping network
@@ -111,8 +136,8 @@ class MappingNetwork(nn.Module):
     StyleGAN's ``w_avg`` tracking made class-conditional), and ``w_avg`` (w_dim,), their mean over classes.
     """
 
-    def __init__(self, z_dim: int = 64, n_classes: int = 20, w_dim: int = 128, embed_dim: int = 128,
-                 n_layers: int = 2, class_features: torch.Tensor | None = None, lr_mul: float = 0.01,
+    def __init__(self, *, z_dim: int = Z_DIM, n_classes: int = 20, w_dim: int = 128, embed_dim: int = 128,
+                 n_layers: int = MAPPING_LAYERS, class_features: torch.Tensor | None = None, lr_mul: float = 0.01,
                  w_avg_beta: float = 0.995):
         super().__init__()
         self.z_dim, self.n_classes, self.w_dim, self.w_avg_beta = z_dim, n_classes, w_dim, w_avg_beta
@@ -205,7 +230,7 @@ class SynthesisNetwork(nn.Module):
     stages (an index per layer, whether active or not), which is what style mixing exchanges.
     """
 
-    def __init__(self, w_dim: int = 128, channels: int = 1, widths=(128, 128, 64, 32), image_size: int = 32):
+    def __init__(self, *, w_dim: int = 128, channels: int = 1, widths=(128, 128, 64, 32), image_size: int = 32):
         super().__init__()
         n_stages = int(math.log2(image_size // 8)) + 1
         if 8 * 2 ** (n_stages - 1) != image_size or len(widths) != n_stages + 1:
@@ -256,13 +281,14 @@ class Generator(nn.Module):
     ``freeze=False`` is plain training of all active layers (``PROGRESSIVE = False`` trains stage 2 from step 0).
     """
 
-    def __init__(self, z_dim: int = 64, n_classes: int = 20, w_dim: int = 128, channels: int = 1,
-                 image_size: int = 32, widths=(128, 128, 64, 32), mapping_layers: int = 2,
+    def __init__(self, *, z_dim: int = Z_DIM, n_classes: int = 20, w_dim: int = 128, channels: int = 1,
+                 image_size: int = 32, widths=(128, 128, 64, 32), mapping_layers: int = MAPPING_LAYERS,
                  class_features: torch.Tensor | None = None, embed_dim: int = 128):
         super().__init__()
         self.z_dim, self.n_classes, self.w_dim, self.image_size = z_dim, n_classes, w_dim, image_size
-        self.mapping = MappingNetwork(z_dim, n_classes, w_dim, embed_dim, mapping_layers, class_features)
-        self.synthesis = SynthesisNetwork(w_dim, channels, widths, image_size)
+        self.mapping = MappingNetwork(z_dim=z_dim, n_classes=n_classes, w_dim=w_dim, embed_dim=embed_dim,
+                                      n_layers=mapping_layers, class_features=class_features)
+        self.synthesis = SynthesisNetwork(w_dim=w_dim, channels=channels, widths=widths, image_size=image_size)
         self.num_ws = self.synthesis.num_ws
 
     @property
@@ -319,9 +345,6 @@ class ClassifierPyramid(nn.Module):
 
     def __init__(self, net):
         super().__init__()
-        from ..metrics.features import adapt
-
-        self._adapt = adapt
         self.blocks = nn.ModuleList(list(net.body.children())[:-2])     # drop the global pool and the flatten
         self.channels_in, self.image_size = net.channels, net.image_size
         with torch.no_grad():
@@ -335,101 +358,12 @@ class ClassifierPyramid(nn.Module):
         return super().train(False)     # frozen: batch norm on its running statistics
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        x = self._adapt(x, self.channels_in, self.image_size)
+        x = adapt(x, self.channels_in, self.image_size)
         features = []
         for block in self.blocks:
             x = block(x)
             features.append(x)
         return features
-
-
-class TinyViT(nn.Module):
-    """A small vision transformer (Dosovitskiy et al. 2021, arXiv 2010.11929), the course's stand-in for the DeiT
-    that Projected GAN and StyleGAN-XL use as their second feature network:
-
-        tokens_0 = [x_cls; E x_1; ...; E x_N] + E_pos     N = (32 / 4)^2 = 64 patches of 4 x 4 pixels, E linear
-        tokens_b = Block_b(tokens_{b-1}),  b = 1..depth   pre-norm encoder blocks: multi-head self-attention + MLP
-        logits   = W LayerNorm(tokens_depth[cls])
-
-    The blocks are ``torch.nn.TransformerEncoderLayer`` (``norm_first``, GELU, no dropout). ``token_maps`` returns
-    the patch tokens after the chosen blocks reshaped to (B, dim, 8, 8) feature maps, which is what Projected GAN
-    takes from DeiT (before its reassembly layers). Trained here as a classifier on the chapter's data
-    (``train_tiny_vit``), since no pretrained weights can be downloaded."""
-
-    def __init__(self, channels: int = 1, n_classes: int = 20, image_size: int = 32, patch: int = 4, dim: int = 64,
-                 depth: int = 4, heads: int = 4, mlp_ratio: int = 2):
-        super().__init__()
-        if image_size % patch:
-            raise ValueError(f"image_size ({image_size}) must be a multiple of the patch size ({patch})")
-        self.channels, self.image_size, self.patch, self.dim = channels, image_size, patch, dim
-        self.grid = image_size // patch
-        self.patch_embed = nn.Conv2d(channels, dim, patch, stride=patch)     # E: one linear map per 4 x 4 patch
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
-        self.pos_embed = nn.Parameter(torch.randn(1, self.grid ** 2 + 1, dim) * 0.02)
-        self.blocks = nn.ModuleList([nn.TransformerEncoderLayer(dim, heads, mlp_ratio * dim, dropout=0.0,
-                                                                activation="gelu", batch_first=True,
-                                                                norm_first=True) for _ in range(depth)])
-        self.norm = nn.LayerNorm(dim)
-        self.head = nn.Linear(dim, n_classes)
-
-    def _tokens(self, x: torch.Tensor, upto: int) -> list[torch.Tensor]:
-        from ..metrics.features import adapt
-
-        x = adapt(x, self.channels, self.image_size)
-        t = self.patch_embed(x).flatten(2).transpose(1, 2)                  # (B, N, dim)
-        t = torch.cat([self.cls_token.expand(t.shape[0], -1, -1), t], dim=1) + self.pos_embed
-        out = []
-        for block in self.blocks[:upto]:
-            t = block(t)
-            out.append(t)
-        return out
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Class logits of images in [-1, 1] (any size: resized to ``image_size``)."""
-        return self.head(self.norm(self._tokens(x, len(self.blocks))[-1][:, 0]))
-
-    logits = forward          # the course classifiers' interface (``gan_course.metrics.train_classifier.accuracy``)
-
-    def token_maps(self, x: torch.Tensor, layers=(2, 4)) -> list[torch.Tensor]:
-        """The patch tokens after blocks ``layers`` (1-based), each reshaped to (B, dim, grid, grid)."""
-        tokens = self._tokens(x, max(layers))
-        B = x.shape[0]
-        return [tokens[b - 1][:, 1:].transpose(1, 2).reshape(B, self.dim, self.grid, self.grid) for b in layers]
-
-
-def train_tiny_vit(dataset, test_set=None, steps: int = 300, batch_size: int = 64, lr: float = 2e-3,
-                   weight_decay: float = 0.05, seed: int = 0, device="cpu", name: str = "tiny-vit",
-                   n_test: int = 2000, **vit_kwargs):
-    """Train (or load) a ``TinyViT`` classifier on ``dataset`` through ``gan_course.training.Run``: AdamW with a
-    linear warm-up (10% of the steps) and cosine decay of the learning rate, cross-entropy. The run lives under
-    ``gan_course.paths.runs_dir() / name``, so a second call with the same configuration loads the checkpoint
-    instead of training. Returns ``(vit, accuracy, run)``: the network in eval mode and frozen, and its accuracy
-    on the first ``n_test`` images of ``test_set`` (logged in the run's history at the last step)."""
-    from ..metrics.train_classifier import accuracy
-    from ..training import Batches, Run
-
-    torch.manual_seed(seed)
-    channels = dataset.images.shape[1] if hasattr(dataset, "images") else dataset[0][0].shape[0]
-    vit = TinyViT(channels, len(dataset.classes), **vit_kwargs).to(device)
-    opt = torch.optim.AdamW(vit.parameters(), lr=lr, weight_decay=weight_decay)
-    config = dict(steps=steps, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed,
-                  n_test=n_test, architecture=repr(vit))
-    run = Run(name, {"vit": vit}, {"vit": opt}, config=config, device=device, live=False)
-    batches = run.attach(batches=Batches(dataset, batch_size, seed=seed, device=device))
-    warmup = max(1, steps // 10)
-    for step in run.steps(steps):
-        t = (step - warmup) / max(1, steps - warmup)
-        for group in opt.param_groups:     # a function of the step alone: identical after a resume
-            group["lr"] = lr * ((step + 1) / warmup if step < warmup else 0.5 * (1 + math.cos(math.pi * t)))
-        vit.train()
-        x, y = batches.next()[:2]
-        loss = F.cross_entropy(vit(x), y)
-        run.update("vit", loss)
-        run.log(loss=loss.detach())
-        if step + 1 == steps and test_set is not None:
-            run.log(test_accuracy=accuracy(vit, test_set, limit=n_test))
-    vit.eval().requires_grad_(False)
-    return vit, run.history.last("test_accuracy", float("nan")), run
 
 
 class ViTPyramid(nn.Module):
@@ -454,10 +388,6 @@ class ViTPyramid(nn.Module):
         return self.vit.token_maps(x, self.layers)
 
 
-def _sn_conv(c_in, c_out, k, stride=1, padding=0):
-    return spectral_norm(nn.Conv2d(c_in, c_out, k, stride, padding))
-
-
 class _ScaleHead(nn.Module):
     """D_l: a small conditional discriminator on one scale, Projected GAN's "DownBlock"s (4 x 4 stride-2 SN conv, batch
     norm, leaky ReLU) down to <= 4 x 4, then logits per position, conditioned by projection (Miyato & Koyama 2018):
@@ -467,13 +397,13 @@ class _ScaleHead(nn.Module):
         super().__init__()
         layers, c = [], channels
         while size > 4:
-            layers += [_sn_conv(c, width, 4, 2, 1), nn.BatchNorm2d(width), nn.LeakyReLU(0.2)]
+            layers += [SNConv2d(c, width, 4, 2, 1), nn.BatchNorm2d(width), nn.LeakyReLU(0.2)]
             c, size = width, size // 2
         if not layers:
-            layers = [_sn_conv(c, width, 3, 1, 1), nn.BatchNorm2d(width), nn.LeakyReLU(0.2)]
+            layers = [SNConv2d(c, width, 3, 1, 1), nn.BatchNorm2d(width), nn.LeakyReLU(0.2)]
             c = width
         self.body = nn.Sequential(*layers)
-        self.out = _sn_conv(c, 1, 1)
+        self.out = SNConv2d(c, 1, 1)
         self.embed = nn.Embedding(n_classes, c)
         self.width = c
 
@@ -500,8 +430,8 @@ class ProjectedDiscriminator(nn.Module):
     the course: its CNN classifier and a ``TinyViT``, through ``ViTPyramid``), each with its own mixing and heads. ``augment``: DiffAugment translation on every input (``diff_augment``).
     """
 
-    def __init__(self, feature_networks, n_classes: int, mix_channels: int = 64, head_width: int = 64,
-                 augment: float = 0.125, seed: int = 0):
+    def __init__(self, *, feature_networks, n_classes: int, mix_channels: int = MIX_CHANNELS, head_width: int = 64,
+                 augment: float = AUGMENT, seed: int = 0):
         super().__init__()
         self.features = nn.ModuleList(feature_networks)
         self.augment = augment
@@ -520,9 +450,14 @@ class ProjectedDiscriminator(nn.Module):
             self.heads.append(nn.ModuleList([_ScaleHead(mix_channels, size, n_classes, head_width)
                                              for size in net.out_sizes]))
 
+    @property
+    def trainable(self) -> nn.Module:
+        """The part of D that trains: the heads (``set_requires_grad(D.trainable, False)`` during G's step)."""
+        return self.heads
+
     def trainable_parameters(self):
         """The heads' parameters: the only ones D's optimiser updates."""
-        return [p for p in self.heads.parameters()]
+        return list(self.trainable.parameters())
 
     def mixed_features(self, x: torch.Tensor, i: int = 0) -> list[torch.Tensor]:
         """Q_1..Q_L of feature network ``i`` for images x (CCM then top-down CSM)."""
@@ -548,15 +483,20 @@ class StandardDiscriminator(nn.Module):
     (SN convs, leaky ReLU, stride-2 down to 4 x 4, projection head), inputs resized to ``image_size``, the same
     DiffAugment and hinge loss as the projected one. No pretrained features."""
 
-    def __init__(self, n_classes: int, channels: int = 1, image_size: int = 32, width: int = 64,
-                 augment: float = 0.125):
+    def __init__(self, *, n_classes: int, channels: int = 1, image_size: int = 32, width: int = 64,
+                 augment: float = AUGMENT):
         super().__init__()
         self.image_size, self.augment = image_size, augment
-        self.stem = nn.Sequential(_sn_conv(channels, width // 2, 3, 1, 1), nn.LeakyReLU(0.2))
+        self.stem = nn.Sequential(SNConv2d(channels, width // 2, 3, 1, 1), nn.LeakyReLU(0.2))
         self.head = _ScaleHead(width // 2, image_size, n_classes, width)
 
+    @property
+    def trainable(self) -> nn.Module:
+        """All of it: this D trains from scratch."""
+        return self
+
     def trainable_parameters(self):
-        return list(self.parameters())
+        return list(self.trainable.parameters())
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] != self.image_size:
@@ -566,11 +506,72 @@ class StandardDiscriminator(nn.Module):
         return self.head(self.stem(x), c)
 
 
+# --------------------------------------------------------------------------- the paper's hyper-parameters
+@dataclass
+class Config:
+    """StyleGAN-XL's hyper-parameters; the defaults are the paper's (official ``train.py``) values, and the
+    notebook overrides what the course changes (sizes a CPU can afford, guidance from the start) and says why.
+    Every XL addition is a switch here, so that an experiment arm is ``dataclasses.replace(cfg, projected=False)``.
+    """
+
+    z_dim: int = Z_DIM                     # train.py: z in R^64 (StyleGAN: 512)
+    w_dim: int = W_DIM                     # train.py: 512
+    mapping_layers: int = MAPPING_LAYERS   # train.py: 2 (StyleGAN3's)
+    pretrained_embeddings: bool = True     # train.py: "rand_embedding = False": classifier class means
+    projected: bool = True                 # the Projected GAN discriminator (False: an ordinary one on pixels)
+    feature_nets: tuple = FEATURE_NETS     # two feature networks, a CNN and a vision transformer
+    mix_channels: int = MIX_CHANNELS       # train.py: cross-channel mixing to 64 channels
+    augment: float = AUGMENT               # DiffAugment translation before D (Projected GAN: "diffaug=True")
+    progressive: bool = True               # progressive growing, earlier layers frozen
+    stage_steps: tuple = (150, 250)        # the course's schedule: steps at 8x8, then 16x16 (the paper counts
+    #                                        images seen on ImageNet; no step count carries over)
+    lambda_cg: float = LAMBDA_CG           # classifier guidance weight (train.py: 0 for the stem)
+    lr_G: float = LR_G                     # train.py: 0.0025
+    lr_D: float = LR_D                     # train.py: 0.002
+    betas: tuple = BETAS                   # train.py: Adam betas (0, 0.99)
+    eps: float = ADAM_EPS                  # train.py: Adam eps 1e-8
+
+    def __post_init__(self):
+        for name in ("z_dim", "w_dim", "mapping_layers", "mix_channels"):
+            if not (isinstance(getattr(self, name), int) and getattr(self, name) >= 1):
+                raise ValueError(f"Config.{name} must be an int >= 1, got {getattr(self, name)!r}")
+        for name in ("lr_G", "lr_D", "eps"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"Config.{name} must be > 0, got {getattr(self, name)}")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"Config.betas must be two numbers in [0, 1), got {self.betas}")
+        if not 0 <= self.augment < 0.5:
+            raise ValueError(f"Config.augment (a translation ratio) must be in [0, 0.5), got {self.augment}")
+        if self.lambda_cg < 0:
+            raise ValueError(f"Config.lambda_cg must be >= 0 (0: no classifier guidance), got {self.lambda_cg}")
+        unknown = [n for n in self.feature_nets if n not in FEATURE_NETS]
+        if unknown or not self.feature_nets:
+            raise ValueError(f"Config.feature_nets must be a non-empty selection of {FEATURE_NETS}, got "
+                             f"{self.feature_nets!r}")
+        if not all(isinstance(s, int) and s >= 0 for s in self.stage_steps):
+            raise ValueError(f"Config.stage_steps must be step counts (ints >= 0), got {self.stage_steps!r}")
+
+
+def optimizers(G: Generator, D: nn.Module, cfg: Config) -> dict[str, torch.optim.Optimizer]:
+    """Adam for G (all its parameters; frozen stages receive no gradient) and for D's trainable part only (the
+    heads of a projected D), with the paper's settings: the ``{"G": ..., "D": ...}`` a ``Run`` takes."""
+    return {"G": torch.optim.Adam(G.parameters(), lr=cfg.lr_G, betas=cfg.betas, eps=cfg.eps),
+            "D": torch.optim.Adam(D.trainable_parameters(), lr=cfg.lr_D, betas=cfg.betas, eps=cfg.eps)}
+
+
+def stage_at(step: int, cfg: Config, n_stages: int) -> int:
+    """Progressive growing's schedule: the output stage at ``step``. ``cfg.stage_steps[0]`` steps at stage 0,
+    then ``cfg.stage_steps[1]`` at stage 1, ..., the rest at the last; without ``cfg.progressive`` the last stage
+    from step 0."""
+    if not cfg.progressive:
+        return n_stages - 1
+    bounds = [sum(cfg.stage_steps[:i + 1]) for i in range(len(cfg.stage_steps))]
+    return sum(step >= b for b in bounds)
+
+
 # --------------------------------------------------------------------------- classifier guidance and the update step
 def classifier_logits(net, x: torch.Tensor) -> torch.Tensor:
     """A frozen course classifier's logits *with gradients to x* (``net.logits`` runs under ``no_grad``)."""
-    from ..metrics.features import adapt
-
     return net.head(net.body(adapt(x, net.channels, net.image_size)))
 
 
@@ -579,23 +580,32 @@ def downsample_to(x: torch.Tensor, resolution: int) -> torch.Tensor:
     return x if x.shape[-1] == resolution else F.adaptive_avg_pool2d(x, resolution)
 
 
-def train_step(run, G: Generator, D: nn.Module, batches, *, classifier=None, lambda_cg: float = 0.0) -> dict:
+def latents(G: Generator, n: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """G's inputs for a training step: z ~ N(0, I) (drawn first) and classes c' uniform over G's classes."""
+    return torch.randn(n, G.z_dim, device=device), torch.randint(0, G.n_classes, (n,), device=device)
+
+
+def train_step(run, G: Generator, D: nn.Module, batches, cfg: Config, *, classifier=None) -> dict:
     """One StyleGAN-XL iteration: a D update, then a G update, both on the hinge loss (as Projected GAN).
 
+    G's stage follows the step (``stage_at``: progressive growing). Then:
     D step, real (x, c) at G's current resolution, z ~ N(0, I), c' uniform:
         L_D = E[max(0, 1 - D(x, c))] + E[max(0, 1 + D(G(z, c'), c'))]
-    G step, fresh z, c':
+    G step, fresh z, c', D's trainable part frozen:
         L_G = -E[D(G(z, c'), c')] + lambda_cg * CE(C(G(z, c')), c')        (classifier guidance, Sec. 3.2)
 
-    where C is a frozen pretrained classifier. w's running class averages are updated from the G step's w.
-    ``run`` has optimisers "G" (over G's parameters) and "D" (over ``D.trainable_parameters()``).
+    where C is ``classifier``, a frozen pretrained classifier (needed when ``cfg.lambda_cg > 0``). w's running
+    class averages are updated from the G step's w. ``run`` has optimisers "G" and "D" (``optimizers``).
+    Returns the detached losses (``loss_G`` is the adversarial term), the mean D outputs and G's resolution.
     """
-    device = run.device
+    if cfg.lambda_cg > 0 and classifier is None:
+        raise ValueError(f"cfg.lambda_cg = {cfg.lambda_cg} needs the frozen classifier C: pass "
+                         "train_step(..., classifier=course_classifier(dataset)), or set lambda_cg = 0")
+    G.set_stage(stage_at(run.step, cfg, G.synthesis.n_stages), freeze=cfg.progressive)  # requires_grad is not
+    device = run.device                                                                   # checkpointed: every step
     x, c = batches.next()
     x = downsample_to(x, G.resolution)
-    B = x.shape[0]
-    z = torch.randn(B, G.z_dim, device=device)
-    c_fake = torch.randint(0, G.n_classes, (B,), device=device)
+    z, c_fake = latents(G, x.shape[0], device)
     with torch.no_grad():
         x_fake = G(z, c_fake)
     with run.autocast():
@@ -603,235 +613,40 @@ def train_step(run, G: Generator, D: nn.Module, batches, *, classifier=None, lam
         loss_D = hinge_discriminator_loss(d_real, d_fake)
     run.update("D", loss_D)
 
-    trainable = D.trainable_parameters()
-    for p in trainable:
-        p.requires_grad_(False)
-    z = torch.randn(B, G.z_dim, device=device)
-    c_fake = torch.randint(0, G.n_classes, (B,), device=device)
+    set_requires_grad(D.trainable, False)
+    z, c_fake = latents(G, x.shape[0], device)
     with run.autocast():
         w = G.mapping(z, c_fake)
         x_fake = G.synthesis(w)
         loss_adv = hinge_generator_loss(D(x_fake, c_fake))
         loss_cg = (F.cross_entropy(classifier_logits(classifier, x_fake), c_fake)
-                   if classifier is not None and lambda_cg > 0 else torch.zeros((), device=device))
-    run.update("G", loss_adv + lambda_cg * loss_cg)
-    for p in trainable:
-        p.requires_grad_(True)
+                   if cfg.lambda_cg > 0 else torch.zeros((), device=device))
+    run.update("G", loss_adv + cfg.lambda_cg * loss_cg)
+    set_requires_grad(D.trainable, True)
     G.mapping.update_w_avg(w, c_fake)
     return dict(loss_D=loss_D.detach(), loss_G=loss_adv.detach(), loss_cg=loss_cg.detach(),
-                D_real=d_real.detach().mean(), D_fake=d_fake.detach().mean())
+                D_real=d_real.detach().mean(), D_fake=d_fake.detach().mean(), resolution=G.resolution)
 
 
 # --------------------------------------------------------------------------- sampling
-def _latents(n: int, z_dim: int, seed: int) -> torch.Tensor:
-    return torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed))
+class GeneratorView(nn.Module):
+    """``fn(*inputs)`` computed with G's modules, as a module of its own: what ``sampling.generate`` takes, so that
+    a draw that is not plain ``G(z, c)`` (truncated, style-mixed, from given w) runs in eval mode, in batches,
+    and G's mode is restored afterwards. The view starts in G's mode, so restoring it restores G's."""
+
+    def __init__(self, G: Generator, fn):
+        super().__init__()
+        self.G, self.fn = G, fn
+        self.training = G.training
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.fn(*inputs)
 
 
-@torch.no_grad()
 def sample(G: Generator, c: torch.Tensor, psi: float = 1.0, seed: int = 0, z: torch.Tensor | None = None,
            batch_size: int = 500) -> torch.Tensor:
-    """Images G(z, c) with truncation ``psi`` toward each class's average w, z seeded by ``seed`` (or given),
-    constant noise, eval mode; CPU, clamped to [-1, 1] (StyleGAN has no output tanh)."""
-    was = G.training
-    G.eval()
-    device = next(G.parameters()).device
-    z = _latents(len(c), G.z_dim, seed) if z is None else z
-    try:
-        out = torch.cat([G(z[i:i + batch_size].to(device), c[i:i + batch_size].to(device), psi, "const").cpu()
-                         for i in range(0, len(c), batch_size)])
-    finally:
-        G.train(was)
-    return out.clamp(-1, 1)
-
-
-def sampler(G: Generator, psi: float = 1.0, seed: int = 0):
-    """``n -> n`` class-balanced images (classes 0, 1, ..., K-1, 0, ...): the form ``gan_course.metrics`` takes."""
-    return lambda n: sample(G, torch.arange(n) % G.n_classes, psi, seed)
-
-
-@torch.no_grad()
-def mix_styles(G: Generator, z_a: torch.Tensor, z_b: torch.Tensor, c: torch.Tensor, crossover: int,
-               psi: float = 1.0) -> torch.Tensor:
-    """Style mixing (StyleGAN, Sec. 3.1): w_a drives the layers before index ``crossover`` (coarse: layout, class
-    shape), w_b those from ``crossover`` on (fine: stroke, texture). ``crossover`` = 0 gives G(z_b), ``num_ws`` gives
-    G(z_a). Constant noise, eval mode, clamped to [-1, 1]."""
-    was = G.training
-    G.eval()
-    try:
-        w_a, w_b = G.mapping(z_a, c, psi), G.mapping(z_b, c, psi)
-        ws = w_a.unsqueeze(1).repeat(1, G.num_ws, 1)
-        ws[:, crossover:] = w_b.unsqueeze(1)
-        out = G.synthesis(ws, "const")
-    finally:
-        G.train(was)
-    return out.cpu().clamp(-1, 1)
-
-
-@torch.no_grad()
-def within_class_spread(net, images: torch.Tensor, labels: torch.Tensor) -> float:
-    """Variety *inside* the classes: the mean over classes k of tr Cov(phi(x) | class k), the summed variance of the
-    feature network's features phi over the images of each class. 0 when every image of a class is the same (psi = 0
-    with constant noise); divided by the real data's value it says how much of the data's within-class variety G
-    reproduces (precision/recall mix this with fidelity; this number does not)."""
-    from ..metrics import extract
-
-    f = extract(net, images)
-    labels = torch.as_tensor(labels).cpu()
-    traces = [f[labels == k].var(0, unbiased=False).sum() for k in labels.unique()]
-    return float(torch.stack(traces).mean())
-
-
-def truncation_sweep(G: Generator, psis, dataset: str = "glyphs", n: int = 1000, seed: int = 0, grid: int = 40,
-                     data_options: dict | None = None, **evaluate_kwargs) -> list[dict]:
-    """The fidelity / variety curve: for each psi, ``gan_course.metrics.evaluate`` on ``n`` class-balanced samples
-    (FID, precision, recall, classes covered with the course classifier), the classifier agreement with the class
-    each sample was generated for, the within-class variety relative to the data's (``within_class_spread`` of the
-    samples / that of ``n`` training images, in the course classifier's features), and the first ``grid`` samples.
-    The same z at every psi."""
-    from ..data import load
-    from ..metrics import classifier_agreement, course_classifier, evaluate
-
-    net = course_classifier(dataset)
-    real = load(dataset, **(data_options or {}))
-    index = torch.randperm(len(real), generator=torch.Generator().manual_seed(seed))[:n]
-    x_real, y_real = real.get_batch(index)[:2] if hasattr(real, "get_batch") else \
-        [torch.stack(t) for t in zip(*[real[int(i)][:2] for i in index], strict=True)]
-    real_spread = within_class_spread(net, x_real, y_real)
-    c = torch.arange(n) % G.n_classes
-    rows = []
-    for psi in psis:
-        images = sample(G, c, psi, seed)
-        m = evaluate(images, dataset, n=n, seed=seed, data_options=data_options, **evaluate_kwargs)
-        rows.append(dict(psi=psi, fid=m["fid"], precision=m["precision"], recall=m["recall"],
-                         classes_covered=m["classes_covered"], agreement=classifier_agreement(net, images, c),
-                         variety=within_class_spread(net, images, c) / real_spread, images=images[:grid]))
-    return rows
-
-
-# --------------------------------------------------------------------------- explorers
-def render_class_truncation(G: Generator, sweep: list[dict], class_names, c: int, psi: float, n: int = 8,
-                            seed: int = 0):
-    """Explorer figure: ``n`` samples of class ``c`` at truncation ``psi`` (same z as psi changes) beside the
-    fidelity / variety curve of ``sweep`` (``truncation_sweep`` rows), with the nearest swept psi marked."""
-    from ..viz import show_images
-
-    images = sample(G, torch.full((n,), int(c)), psi, seed)
-    fig, axes = plt.subplots(1, 3, figsize=(15, 3.6), gridspec_kw={"width_ratios": [1.6, 1, 1]})
-    show_images(images, nrow=n, ax=axes[0], title=f"class '{class_names[c]}', psi = {psi:.2f}")
-    psis = [r["psi"] for r in sweep]
-    near = min(range(len(sweep)), key=lambda i: abs(psis[i] - psi))
-    axes[1].plot([r["variety"] for r in sweep], [r["precision"] for r in sweep], "o-")
-    for r in sweep:
-        axes[1].annotate(f"psi {r['psi']:g}", (r["variety"], r["precision"]), fontsize="small")
-    axes[1].plot(sweep[near]["variety"], sweep[near]["precision"], "k*", markersize=15,
-                 label=f"psi = {psis[near]:g}")
-    axes[1].set(xlabel="within-class variety (data = 1)", ylabel="precision (fidelity)",
-                title="Fidelity vs variety over psi")
-    axes[2].plot(psis, [r["fid"] for r in sweep], "o-", label="FID (course classifier)")
-    axes[2].axvline(psis[near], color="k", ls=":")
-    axes[2].set(xlabel="truncation psi", ylabel="FID", title="FID vs truncation")
-    for ax in axes[1:]:
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
-    fig.tight_layout()
-    return fig
-
-
-def class_truncation_explorer(G: Generator, sweep: list[dict], class_names, n: int = 8):
-    """Class picker + psi slider: ``render_class_truncation``."""
-    import ipywidgets as widgets
-
-    from ..widgets import choice, explorer
-
-    return explorer(lambda c, psi, seed: render_class_truncation(G, sweep, class_names, c, psi, n, seed),
-                    title="Class and truncation in W",
-                    c=choice([(name, k) for k, name in enumerate(class_names)], description="class"),
-                    psi=widgets.FloatSlider(value=1.0, min=0.0, max=1.2, step=0.1, description="psi"),
-                    seed=widgets.IntSlider(value=0, min=0, max=99, description="seed"))
-
-
-def render_style_mixing(G: Generator, class_names, c: int, seed_a: int, seed_b: int, crossover: int,
-                        psi: float = 1.0, n: int = 6):
-    """Explorer figure: a row of G(z_a), a row of G(z_b) and a row of the mixes (w_a before ``crossover``, w_b from it),
-    ``n`` seeds each (seed_a + i, seed_b + i), class ``c``."""
-    from ..viz import show_images
-
-    cs = torch.full((n,), int(c))
-    z_a = torch.stack([_latents(1, G.z_dim, seed_a + i)[0] for i in range(n)])
-    z_b = torch.stack([_latents(1, G.z_dim, seed_b + i)[0] for i in range(n)])
-    rows = torch.cat([mix_styles(G, z_a, z_a, cs, 0, psi), mix_styles(G, z_b, z_b, cs, 0, psi),
-                      mix_styles(G, z_a, z_b, cs, crossover, psi)])
-    fig, ax = plt.subplots(figsize=(1.3 * n + 1, 4.4))
-    show_images(rows, nrow=n, ax=ax, title=f"class '{class_names[c]}': rows A, B, and A's w for layers < {crossover}"
-                                           f" + B's w for layers >= {crossover} (of {G.num_ws})")
-    fig.tight_layout()
-    return fig
-
-
-def style_mixing_explorer(G: Generator, class_names, n: int = 6):
-    """Class, two seeds and the crossover layer: ``render_style_mixing``."""
-    import ipywidgets as widgets
-
-    from ..widgets import choice, explorer
-
-    return explorer(lambda c, seed_a, seed_b, crossover: render_style_mixing(G, class_names, c, seed_a, seed_b,
-                                                                             crossover, n=n),
-                    title="Style mixing between two seeds",
-                    c=choice([(name, k) for k, name in enumerate(class_names)], description="class"),
-                    seed_a=widgets.IntSlider(value=0, min=0, max=99, description="seed A"),
-                    seed_b=widgets.IntSlider(value=50, min=0, max=99, description="seed B"),
-                    crossover=widgets.IntSlider(value=G.num_ws // 2, min=0, max=G.num_ws,
-                                                description="crossover"))
-
-
-def render_interpolation(G: Generator, class_names, c_a: int, c_b: int, seed_a: int, seed_b: int, space: str = "W",
-                         steps: int = 8, psi: float = 1.0):
-    """Explorer figure: ``steps`` images from (z_a, c_a) to (z_b, c_b). In "W": w = lerp(f(z_a, c_a), f(z_b, c_b), t)
-    (StyleGAN's perceptual path length is measured this way); in "Z": z and the class embedding are interpolated
-    linearly before the mapping network."""
-    from ..sampling import lerp
-    from ..viz import show_images
-
-    was = G.training
-    G.eval()
-    t = torch.linspace(0, 1, steps).unsqueeze(1)
-    z_a, z_b = _latents(1, G.z_dim, seed_a), _latents(1, G.z_dim, seed_b)
-    m = G.mapping
-    with torch.no_grad():
-        if space == "W":
-            w_a, w_b = m(z_a, torch.tensor([c_a]), psi), m(z_b, torch.tensor([c_b]), psi)
-            w = lerp(w_a, w_b, t)
-        elif space == "Z":
-            e = m.embed.weight
-            e_t = lerp(e[c_a:c_a + 1], e[c_b:c_b + 1], t)
-            z_t = lerp(z_a, z_b, t)
-            e_c = normalize_2nd_moment(m.project(normalize_2nd_moment(e_t)))
-            w = m.layers(torch.cat([normalize_2nd_moment(z_t), e_c], dim=1))
-            w_avg = lerp(m.w_avg_c[c_a:c_a + 1], m.w_avg_c[c_b:c_b + 1], t)
-            w = truncate(w, w_avg, psi)
-        else:
-            raise ValueError(f"space must be 'W' or 'Z', got {space!r}")
-        images = G.synthesis(w, "const").clamp(-1, 1)
-    G.train(was)
-    fig, ax = plt.subplots(figsize=(1.3 * steps + 1, 2.2))
-    show_images(images, nrow=steps, ax=ax, title=f"'{class_names[c_a]}' (seed {seed_a}) -> '{class_names[c_b]}' "
-                                                  f"(seed {seed_b}), linear in {space}")
-    fig.tight_layout()
-    return fig
-
-
-def interpolation_explorer(G: Generator, class_names, steps: int = 8):
-    """Two classes, two seeds, the space (W or Z): ``render_interpolation``."""
-    import ipywidgets as widgets
-
-    from ..widgets import choice, explorer
-
-    classes = [(name, k) for k, name in enumerate(class_names)]
-    return explorer(lambda c_a, c_b, seed_a, seed_b, space: render_interpolation(
-                        G, class_names, c_a, c_b, seed_a, seed_b, space, steps),
-                    title="Interpolation between two (class, seed) pairs",
-                    c_a=choice(classes, description="class A"),
-                    c_b=choice(classes, value=min(1, len(classes) - 1), description="class B"),
-                    seed_a=widgets.IntSlider(value=0, min=0, max=99, description="seed A"),
-                    seed_b=widgets.IntSlider(value=1, min=0, max=99, description="seed B"),
-                    space=widgets.ToggleButtons(options=["W", "Z"], value="W", description="space"))
+    """Images G(z, c) with truncation ``psi`` toward each class's average w, z ~ N(0, I) seeded by ``seed`` (or
+    given), constant noise, eval mode (``sampling.generate``); CPU, clamped to [-1, 1] (StyleGAN has no tanh)."""
+    z = normal(len(c), G.z_dim, generator=torch.Generator().manual_seed(seed)) if z is None else z
+    view = GeneratorView(G, lambda z, c: G(z, c, psi, "const"))
+    return generate(view, z, c, batch_size=batch_size).clamp(-1, 1)
