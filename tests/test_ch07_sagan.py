@@ -1,4 +1,5 @@
-"""Chapter 07 (SAGAN): networks, the paper's invariants, attention and spectral tools, explorers, exercise checks."""
+"""Chapter 07 (SAGAN): networks, the paper's invariants, the training step, attention and spectral tools (the lab),
+explorers, exercise checks."""
 
 import math
 
@@ -7,11 +8,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from gan_course import data
 from gan_course.analysis import top_singular_values
 from gan_course.exercises import ExerciseError, ch07
+from gan_course.lab import sagan as lab
+from gan_course.lab import spectra
 from gan_course.layers import SelfAttention2d
 from gan_course.losses import hinge_discriminator_loss, hinge_generator_loss
 from gan_course.models import sagan
+from gan_course.training import Run
 
 matplotlib.use("Agg")
 
@@ -35,9 +40,9 @@ def test_generator_and_discriminator_shapes():
     assert D(x, y).shape == (4,)
     assert D.phi(x).shape == (4, D.features_dim)
     # attention at 16 x 16 in G and 8 x 8 in D (the defaults for 32 x 32 images)
-    _, maps = sagan.attention_maps(G, z, y)
+    _, maps = lab.attention_maps(G, z, y)
     assert maps["attention"].shape == (4, 256, 256)
-    _, maps = sagan.attention_maps(D, x, y)
+    _, maps = lab.attention_maps(D, x, y)
     assert maps["attention"].shape == (4, 64, 64)
     assert D.before_attention(x).shape == (4, 16, 8, 8)
 
@@ -111,32 +116,32 @@ def test_projection_discriminator_is_linear_in_the_class_embedding():
 def test_spectral_norm_divides_by_its_estimate_and_the_estimate_converges_to_sigma():
     G, D = _small()
     for model in (G, D):
-        rows = sagan.spectral_report(model)
+        rows = spectra.spectral_report(model)
         assert len(rows) > 10
         for row in rows:  # W / sigma_hat has top singular value sigma / sigma_hat, checked against an exact SVD
-            exact = torch.linalg.svdvals(sagan.effective_weight(dict(model.named_modules())[row["layer"]]).flatten(1))
+            exact = torch.linalg.svdvals(spectra.effective_weight(dict(model.named_modules())[row["layer"]]).flatten(1))
             assert math.isclose(row["sigma_sn"], exact[0].item(), rel_tol=1e-4)
             assert math.isclose(row["sigma_sn"], row["sigma_raw"] / row["sigma_hat"], rel_tol=1e-3), row
-    before = {row["layer"]: row for row in sagan.spectral_report(D)}
+    before = {row["layer"]: row for row in spectra.spectral_report(D)}
     with torch.no_grad():  # W -> 7 W: same singular vectors, so sigma_hat scales with W and W / sigma_hat is unchanged
-        for _, m in sagan.weight_layers(D):
-            sagan.raw_weight(m).mul_(7.0)
-    for row in sagan.spectral_report(D):
+        for _, m in spectra.weight_layers(D, conditional_bn=False):
+            spectra.raw_weight(m).mul_(7.0)
+    for row in spectra.spectral_report(D):
         assert math.isclose(row["sigma_raw"], 7 * before[row["layer"]]["sigma_raw"], rel_tol=1e-4)
         assert math.isclose(row["sigma_sn"], before[row["layer"]]["sigma_sn"], rel_tol=1e-4)
     # a change of direction needs the power iteration: one step per training-mode forward
     torch.manual_seed(1)
     with torch.no_grad():
-        for _, m in sagan.weight_layers(D):
-            sagan.raw_weight(m).add_(torch.randn_like(sagan.raw_weight(m)))
-    error_before = max(abs(row["sigma_sn"] - 1) for row in sagan.spectral_report(D))
+        for _, m in spectra.weight_layers(D, conditional_bn=False):
+            spectra.raw_weight(m).add_(torch.randn_like(spectra.raw_weight(m)))
+    error_before = max(abs(row["sigma_sn"] - 1) for row in spectra.spectral_report(D))
     x, y = torch.randn(1, 3, 32, 32), torch.tensor([0])
     for _ in range(30):
         D(x, y)
-    errors = [abs(row["sigma_sn"] - 1) for row in sagan.spectral_report(D)]
+    errors = [abs(row["sigma_sn"] - 1) for row in spectra.spectral_report(D)]
     assert max(errors) < 0.05 and max(errors) < error_before / 4, (error_before, errors)
     # the SN-on-D-only baseline has no SN layer in G
-    assert sagan.spectral_report(sagan.Generator(ch=8, sn=False)) == []
+    assert spectra.spectral_report(sagan.Generator(ch=8, sn=False)) == []
 
 
 def test_reading_the_weights_does_not_step_the_power_iteration():
@@ -144,11 +149,11 @@ def test_reading_the_weights_does_not_step_the_power_iteration():
     G.train()
     layer = G.blocks[0].conv1
     with torch.no_grad():
-        sagan.raw_weight(layer).add_(0.3 * torch.randn_like(sagan.raw_weight(layer)))  # u is no longer converged
+        spectra.raw_weight(layer).add_(0.3 * torch.randn_like(spectra.raw_weight(layer)))  # u is no longer converged
     u = _sn(layer)._u.clone()
-    sagan.effective_weight(layer)
-    sagan.spectral_report(G)
-    sagan.SpectrumRecorder(G).record(0)
+    spectra.effective_weight(layer)
+    spectra.spectral_report(G)
+    spectra.SpectraRecorder({"G": G}).record(0)
     assert torch.equal(_sn(layer)._u, u) and _sn(layer).training
     layer(torch.randn(1, layer.in_channels, 4, 4))  # a training forward does step it
     assert not torch.equal(_sn(layer)._u, u)
@@ -160,7 +165,7 @@ def test_conv_operator_norm_can_exceed_the_reshaped_matrix_norm():
     w = conv.weight.detach()
     with torch.no_grad():
         conv.weight.copy_(w / torch.linalg.svdvals(w.flatten(1))[0])
-    norm = sagan.conv_operator_norm(conv, 8, iters=100)
+    norm = spectra.conv_operator_norm(conv, 8, iters=100)
     assert 1.0 <= norm <= 3.0 + 1e-4  # sigma(reshaped W) = 1 <= ||conv|| <= k * sigma
 
 
@@ -190,45 +195,135 @@ def test_top_singular_values_exact_and_by_power_iteration():
         top_singular_values(W, method="svd")
 
 
-def test_spectrum_recorder_records_and_round_trips():
+def test_spectra_recorder_records_applied_and_raw_spectra_and_round_trips():
     G, _ = _small()
-    rec = sagan.SpectrumRecorder(G)
+    rec = spectra.SpectraRecorder({"G": G}, conditional_bn=False)
     rec.record(0)
     with torch.no_grad():
-        sagan.raw_weight(G.linear).mul_(3.0)
-    rec.record(10)
-    assert rec.steps == [0, 10] and "linear" in rec.layers and "blocks.0.bn1.gain" not in rec.layers
-    raw = rec.top("linear", 1, raw=True)[:, 0]
-    assert torch.allclose(raw[1], 3 * raw[0], rtol=1e-4)
-    assert rec.top("linear", 3).shape == (2, 3)
-    other = sagan.SpectrumRecorder(G)
+        spectra.raw_weight(G.linear).mul_(3.0)
+    assert rec.record(10) and not rec.record(10, force=True)  # never twice at one step
+    layers = rec.layers("G")
+    assert rec.steps == [0, 10] and "linear" in layers and "blocks.0.bn1.gain" not in layers
+    steps, raw = rec.top("G", "linear", 1, "raw")
+    assert steps == [0, 10] and torch.allclose(raw[1, 0], 3 * raw[0, 0], rtol=1e-4)
+    _, applied = rec.top("G", "linear", 3)  # W / sigma_hat: the scale of W is divided out
+    assert applied.shape == (2, 3) and torch.allclose(applied[1], applied[0], rtol=1e-4)
+    assert abs(float(rec.top("G", "linear", 1, "normalised")[1][1, 0]) - 1) < 1e-6
+    assert rec.spectrum("G", "linear", 7)[0] == 0 and rec.spectrum("G", "linear", 99)[0] == 10
+    other = spectra.SpectraRecorder({"G": G}, conditional_bn=False)
     other.load_state_dict(rec.state_dict())
-    assert other.steps == rec.steps and torch.equal(other.top("linear", 3), rec.top("linear", 3))
+    assert other.steps == rec.steps and torch.equal(other.top("G", "linear", 3)[1], rec.top("G", "linear", 3)[1])
+    with pytest.raises(ValueError, match="weight must be one of"):
+        rec.top("G", "linear", weight="sn")
+    with pytest.raises(ValueError, match="no recorded layer"):
+        rec.top("G", "blocks.0.bn1.gain")
+    with pytest.raises(ValueError, match="no network"):
+        rec.layers("D")
+
+
+def test_weight_layers_includes_conditional_bn_maps_only_when_asked():
+    G, _ = _small()
+    with_bn = [n for n, _ in spectra.weight_layers(G)]
+    without = [n for n, _ in spectra.weight_layers(G, conditional_bn=False)]
+    assert "blocks.0.bn1.gain" in with_bn and "blocks.0.bn1.gain" not in without
+    assert set(without) < set(with_bn) and all(".bn" not in n for n in without)
 
 
 # --------------------------------------------------------------------------- training + monitor
-def test_train_with_monitor_logs_fid_and_resumes(tmp_build):
-    from gan_course import data
+class _Batches:
+    def __init__(self, B=4, seed=0):
+        self.g, self.B = torch.Generator().manual_seed(seed), B
 
+    def next(self):
+        return (torch.rand(self.B, 3, 32, 32, generator=self.g) * 2 - 1,
+                torch.randint(0, 10, (self.B,), generator=self.g))
+
+
+def _steps(tmp_path, seed=0, steps=2, cfg=None):
+    G, D = _small(seed)
+    cfg = cfg or sagan.Config()
+    opt_G, opt_D = sagan.optimizers(G, D, cfg)
+    run = Run("t07", {"G": G, "D": D}, {"G": opt_G, "D": opt_D}, root=tmp_path, resume=False, progress=False,
+              checkpoint_every=0, live=False)
+    batches = _Batches(seed=seed)
+    torch.manual_seed(seed)
+    return G, D, [sagan.train_step(run, G, D, batches, cfg) for _ in range(steps)]
+
+
+def test_train_step_updates_both_players_logs_the_contract_keys_and_is_deterministic(tmp_path):
+    G0, D0 = _small(0)
+    G1, D1, logs = _steps(tmp_path / "a")
+    G2, D2, logs2 = _steps(tmp_path / "b")
+    assert set(logs[0]) == {"loss_D", "loss_G", "D_real", "D_fake", "gamma_G", "gamma_D"}
+    assert all(torch.is_tensor(v) and v.dim() == 0 and not v.requires_grad for v in logs[0].values())
+    assert all(torch.equal(a, b) for a, b in zip(G1.state_dict().values(), G2.state_dict().values(), strict=True))
+    assert all(torch.equal(logs[-1][k], logs2[-1][k]) for k in logs[-1])
+    for before, after in ((G0, G1), (D0, D1)):
+        assert any(not torch.equal(a, b) for a, b in zip(before.parameters(), after.parameters(), strict=True))
+    assert all(p.requires_grad for p in D1.parameters())  # frozen only during G's step
+
+
+def test_train_step_takes_n_dis_discriminator_steps(tmp_path):
+    G, D = _small()
+    cfg = sagan.Config(n_dis=3)
+    opt_G, opt_D = sagan.optimizers(G, D, cfg)
+    run = Run("t07n", {"G": G, "D": D}, {"G": opt_G, "D": opt_D}, root=tmp_path, resume=False, progress=False,
+              checkpoint_every=0, live=False)
+    sagan.train_step(run, G, D, _Batches(), cfg)
+    step_of = lambda opt: int(next(iter(opt.state.values()))["step"])  # noqa: E731
+    assert step_of(opt_D) == 3 and step_of(opt_G) == 1
+
+
+def test_config_defaults_are_the_papers_and_bad_values_are_named():
+    cfg = sagan.Config()
+    assert (cfg.lr_G, cfg.lr_D, cfg.betas, cfg.n_dis) == (1e-4, 4e-4, (0.0, 0.9), 1)
+    with pytest.raises(ValueError, match="lr_D"):
+        sagan.Config(lr_D=0)
+    with pytest.raises(ValueError, match="betas"):
+        sagan.Config(betas=(0.5, 1.5))
+    with pytest.raises(ValueError, match="n_dis"):
+        sagan.Config(n_dis=0)
+
+
+def test_constructors_are_keyword_only():
+    with pytest.raises(TypeError):
+        sagan.Generator(128, 10)
+    with pytest.raises(TypeError):
+        sagan.Discriminator(10)
+
+
+def test_train_arm_with_monitor_logs_fid_and_resumes(tmp_build):
     dataset = data.load("shapes", image_size=32)
     z, y = torch.randn(4, 128), torch.arange(4)
 
     def fresh():
         G, D = _small()
-        return G, D, sagan.Monitor(G, D, "shapes", z, y, n=20, spectra=False)
+        return G, D, lab.Monitor(G, D, "shapes", z, y, n=20, spectra=False)
 
     G, D, monitor = fresh()
-    run = sagan.train("t07", G, D, dataset, 3, batch_size=4, monitor=monitor, eval_every=2, progress=False,
-                      live=False)
+    run = lab.train_arm("t07", G, D, dataset, 3, sagan.Config(), batch_size=4, monitor=monitor, eval_every=2,
+                        progress=False, live=False)
     assert monitor.steps == [0, 2, 3] and len(monitor.fid) == 3 and all(f > 0 for f in monitor.fid)
     assert run.history.steps("fid") == [1, 2] and len(run.history.values("loss_D")) == 3
+    assert run.config["lr_D"] == 4e-4 and run.config["batch_size"] == 4
     assert monitor.at(2)["samples"].shape == (4, 3, 32, 32)
     G2, D2, monitor2 = fresh()  # a resumed run restores the monitor with the weights
-    run2 = sagan.train("t07", G2, D2, dataset, 3, batch_size=4, monitor=monitor2, eval_every=2, progress=False,
-                       live=False)
+    run2 = lab.train_arm("t07", G2, D2, dataset, 3, sagan.Config(), batch_size=4, monitor=monitor2, eval_every=2,
+                         progress=False, live=False)
     assert run2.resumed and monitor2.steps == [0, 2, 3] and monitor2.fid == monitor.fid
     assert torch.equal(monitor2.snapshots[-1], monitor.snapshots[-1])
     assert torch.equal(G2.linear.parametrizations.weight.original, G.linear.parametrizations.weight.original)
+
+
+def test_monitor_records_spectra_of_both_networks():
+    G, D = _small()
+    monitor = lab.Monitor(G, D, "shapes", torch.randn(2, 128), torch.arange(2), n=20)
+    monitor.record(0)
+    assert monitor.spectra.steps == [0] and set(monitor.spectra.normalised) == {"G", "D"}
+    state = monitor.state_dict()
+    other = lab.Monitor(G, D, "shapes", torch.randn(2, 128), torch.arange(2), n=20)
+    other.load_state_dict(state)
+    assert other.spectra.steps == [0] and other.fid == monitor.fid
 
 
 # --------------------------------------------------------------------------- attention tools
@@ -239,13 +334,13 @@ def test_attention_maps_rows_sum_to_one_and_output_is_unchanged():
     G.eval()
     z, y = torch.randn(3, 128), torch.tensor([1, 2, 3])
     with torch.no_grad():
-        out, maps = sagan.attention_maps(G, z, y)
+        out, maps = lab.attention_maps(G, z, y)
         assert torch.allclose(out, G(z, y), atol=1e-6)
     beta = maps["attention"]
     assert torch.allclose(beta.sum(-1), torch.ones(3, 256), atol=1e-5)
     assert (beta >= 0).all()
     with pytest.raises(ValueError, match="no SelfAttention2d"):
-        sagan.attention_maps(torch.nn.Linear(2, 2), torch.randn(1, 2))
+        lab.attention_maps(torch.nn.Linear(2, 2), torch.randn(1, 2))
 
 
 def test_attention_maps_does_not_step_power_iteration_twice():
@@ -257,7 +352,7 @@ def test_attention_maps_does_not_step_power_iteration_twice():
     G(z, y)
     u_once = ref._u.clone()
     ref._u.copy_(u)
-    sagan.attention_maps(G, z, y)
+    lab.attention_maps(G, z, y)
     assert torch.allclose(ref._u, u_once)
 
 
@@ -267,51 +362,51 @@ def test_mean_attention_distance_on_hand_made_maps():
                          [1.0, 0.0, 0.0, 0.0],
                          [0.0, 0.0, 0.0, 1.0],
                          [0.0, 0.0, 1.0, 0.0]])
-    assert math.isclose(sagan.mean_attention_distance(beta, 4).item(), 2.0, rel_tol=1e-6)
+    assert math.isclose(lab.mean_attention_distance(beta, 4).item(), 2.0, rel_tol=1e-6)
     # looking at yourself: distance 0; half diagonal: 0.5 * 2 * sqrt(2)
-    assert sagan.mean_attention_distance(torch.eye(4), 4).item() == 0
+    assert lab.mean_attention_distance(torch.eye(4), 4).item() == 0
     diag = torch.tensor([[0.5, 0, 0, 0.5], [0, 0.5, 0.5, 0], [0, 0.5, 0.5, 0], [0.5, 0, 0, 0.5]])
-    assert math.isclose(sagan.mean_attention_distance(diag, 4).item(), math.sqrt(2), rel_tol=1e-6)
-    per = sagan.mean_attention_distance(beta.unsqueeze(0).repeat(2, 1, 1), 4, per_query=True)
+    assert math.isclose(lab.mean_attention_distance(diag, 4).item(), math.sqrt(2), rel_tol=1e-6)
+    per = lab.mean_attention_distance(beta.unsqueeze(0).repeat(2, 1, 1), 4, per_query=True)
     assert per.shape == (2, 4)
     # share beyond a window: neighbours 2 px away are outside a 3 px window, inside a 5 px one
-    assert math.isclose(sagan.attention_beyond(beta, 4, window=3), 1.0)
-    assert sagan.attention_beyond(beta, 4, window=5) == 0.0
-    assert math.isclose(sagan.attention_beyond(diag, 4, window=3), 0.5)
+    assert math.isclose(lab.attention_beyond(beta, 4, window=3), 1.0)
+    assert lab.attention_beyond(beta, 4, window=5) == 0.0
+    assert math.isclose(lab.attention_beyond(diag, 4, window=3), 0.5)
 
 
 def test_conv_and_uniform_baselines():
-    conv = sagan.conv_attention(16, 3)
+    conv = lab.conv_attention(16, 3)
     assert torch.allclose(conv.sum(1), torch.ones(256))
     # interior query of a 3 x 3 conv on a 16 x 16 grid of a 32 px image: (4 * 2 + 4 * 2 sqrt 2) / 9 px
-    per = sagan.mean_attention_distance(conv, 32, per_query=True)
+    per = lab.mean_attention_distance(conv, 32, per_query=True)
     assert math.isclose(per[8 * 16 + 8].item(), (8 + 8 * math.sqrt(2)) / 9, rel_tol=1e-5)
-    assert sagan.attention_beyond(conv, 32, window=6) == 0.0  # a 3 x 3 conv never looks beyond its window
-    uniform = sagan.mean_attention_distance(sagan.uniform_attention(256), 32).item()
+    assert lab.attention_beyond(conv, 32, window=6) == 0.0  # a 3 x 3 conv never looks beyond its window
+    uniform = lab.mean_attention_distance(lab.uniform_attention(256), 32).item()
     assert 15 < uniform < 18  # ~0.52 of the side for a uniform pair of points in a square
     # keys on a pooled (8 x 8) grid
-    assert sagan.uniform_attention(256, 64).shape == (256, 64)
-    assert sagan.mean_attention_distance(sagan.uniform_attention(256, 64), 32).item() > 10
+    assert lab.uniform_attention(256, 64).shape == (256, 64)
+    assert lab.mean_attention_distance(lab.uniform_attention(256, 64), 32).item() > 10
 
 
 def test_receptive_field_is_measured_from_gradients():
     two_convs = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Conv2d(4, 4, 3, padding=1))
-    assert sagan.receptive_field(two_convs) == 5
+    assert lab.receptive_field(two_convs) == 5
     pooled = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.AvgPool2d(2),
                                  torch.nn.Conv2d(4, 4, 3, padding=1))
-    assert sagan.receptive_field(pooled) == 8  # 3, pool: 4, then a 3x3 at stride 2: + 4
+    assert lab.receptive_field(pooled) == 8  # 3, pool: 4, then a 3x3 at stride 2: + 4
     _, D = _small()
-    assert sagan.receptive_field(D.before_attention) == 16  # D's 8 x 8 features see 16 x 16 pixels
+    assert lab.receptive_field(D.before_attention) == 16  # D's 8 x 8 features see 16 x 16 pixels
 
 
 def test_shape_mask_and_attention_on_region():
     img = torch.zeros(1, 3, 32, 32)
     img[:, 0, :16, :16] = 1.0  # a red square in the top-left corner on a grey (0) background
-    mask = sagan.shape_mask(img, 16)
+    mask = lab.shape_mask(img, 16)
     assert mask.shape == (1, 256) and mask.sum() == 64
     beta = mask.float().repeat(256, 1).unsqueeze(0)
     beta = beta / beta.sum(-1, keepdim=True)  # every query looks only at the square
-    stats = sagan.attention_on_region(beta, mask)
+    stats = lab.attention_on_region(beta, mask)
     assert math.isclose(stats["inside_to_inside"], 1.0, rel_tol=1e-6)
     assert math.isclose(stats["outside_to_outside"], 0.0, abs_tol=1e-6)
     assert math.isclose(stats["inside_area"], 0.25, rel_tol=1e-6)
@@ -324,10 +419,10 @@ def test_attention_explorer_renders_headless():
         G.attention.gamma.fill_(1.0)
     G.eval(), D.eval()
     with torch.no_grad():
-        images, maps_G = sagan.attention_maps(G, torch.randn(3, 128), torch.tensor([0, 1, 2]))
-        _, maps_D = sagan.attention_maps(D, images, torch.tensor([0, 1, 2]))
+        images, maps_G = lab.attention_maps(G, torch.randn(3, 128), torch.tensor([0, 1, 2]))
+        _, maps_D = lab.attention_maps(D, images, torch.tensor([0, 1, 2]))
     maps = {"G": maps_G["attention"], "D": maps_D["attention"]}
-    ex = sagan.attention_explorer(images, maps, labels=["circle", "square", "triangle"], windows={"D": 16})
+    ex = lab.attention_explorer(images, maps, labels=["circle", "square", "triangle"], windows={"D": 16})
     assert ex.state["renders"] == 1
     ex.controls["sample"].value = 2
     ex.controls["layer"].value = "D"
@@ -335,31 +430,36 @@ def test_attention_explorer_renders_headless():
     assert ex.state["values"] == {"sample": 2, "layer": "D", "x": 31, "y": 16}
     assert ex.state["renders"] == 4
     assert "(4,7) of 8x8" in ex.state["figure"].axes[2].get_title()  # pixel (x=31, y=16): row 4, column 7
-    fig = sagan.render_attention(images[0], maps["G"][0], x=24, y=6, title="t")
+    fig = lab.render_attention(images[0], maps["G"][0], x=24, y=6, title="t")
     assert len(fig.axes) == 4 and "mean attention distance" in fig._suptitle.get_text()
     assert "(3,12) of 16x16" in fig.axes[2].get_title()  # pixel (x=24, y=6) lies in row 3, column 12
     with pytest.raises(ValueError, match="inside"):
-        sagan.render_attention(images[0], maps["G"][0], 32, 0)
+        lab.render_attention(images[0], maps["G"][0], 32, 0)
 
 
-def test_spectrum_explorer_renders_headless():
+def test_spectra_explorer_renders_headless():
     G1, D1 = _small()
     G0 = sagan.Generator(ch=8, sn=False)
-    spectra = {"SN": {"G": sagan.SpectrumRecorder(G1), "D": sagan.SpectrumRecorder(D1)},
-               "no SN in G": {"G": sagan.SpectrumRecorder(G0)}}
+    recorders = {"SN": spectra.SpectraRecorder({"G": G1, "D": D1}, conditional_bn=False),
+                 "no SN in G": spectra.SpectraRecorder({"G": G0}, conditional_bn=False)}
     for step in (0, 10):
-        for nets in spectra.values():
-            for rec in nets.values():
-                rec.record(step)
-    ex = sagan.spectrum_explorer(spectra)
+        for rec in recorders.values():
+            rec.record(step)
+    ex = spectra.spectra_explorer(recorders)
     assert ex.controls["layer"].options[0] == "G/linear" and "D/embed" in ex.controls["layer"].options
-    assert ex.controls["step"].value == 10
+    assert ex.controls["run"].options == ("all", "SN", "no SN in G") and ex.controls["step"].value == 10
     ex.controls["step"].value = 0
     ex.controls["layer"].value = "D/psi"
-    assert ex.state["values"] == {"layer": "D/psi", "step": 0} and ex.state["renders"] == 3
-    fig = sagan.render_spectra({"SN": spectra["SN"]["G"], "no SN": spectra["no SN in G"]["G"]}, "linear", 5)
+    assert ex.state["values"] == {"run": "all", "layer": "D/psi", "step": 0, "weight": "applied"}
+    assert ex.state["renders"] == 3
+    fig = spectra.render_spectra(recorders, "G", "linear", 5)
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert any("(SN)" in t for t in labels) and any("(no SN)" in t for t in labels)
+    assert any("raw W" in t for t in labels)  # the raw weight's sigma_0, dotted, for the normalised layer
+    with pytest.raises(ValueError, match="no run has recorded"):
+        spectra.render_spectra(recorders, "G", "nothing", 0)
+    with pytest.raises(ValueError, match="layer must be one of"):
+        spectra.spectra_explorer(recorders, layer="G/nothing")
 
 
 # --------------------------------------------------------------------------- exercises

@@ -3,8 +3,9 @@
 
 The networks' shapes and the paper's invariants (hierarchical latent, conditional BN from the shared embedding,
 orthogonal init, spectral norm, projection D linear in the class embedding), orthogonal regularisation's value and
-gradient, determinism of the training step, the truncation sampler, the spectra recorder, both explorers headless,
-and the exercise checks.
+gradient, the training step's contract (log keys, both players updated, D unfrozen, determinism) and its Config,
+the blocks shared with SAGAN, the truncation sampler and sweep tools (the lab), the spectra recorder, both explorers
+headless, and the exercise checks.
 """
 
 import math
@@ -15,9 +16,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan_course.exercises import ExerciseError, ch08
+from gan_course.lab import biggan as lab
+from gan_course.lab import spectra
 from gan_course.layers import ConditionalBatchNorm2d, SelfAttention2d
 from gan_course.losses import orthogonal_regularization as library_orthogonal_regularization
-from gan_course.models import biggan
+from gan_course.models import biggan, sagan
 from gan_course.training import EMA, Run
 
 
@@ -72,7 +75,7 @@ def test_conditional_bn_uses_the_shared_class_embedding():
     assert changed.tolist() == [False, False, False, True, True, False]
     assert all(isinstance(b.bn1, ConditionalBatchNorm2d) for b in G.blocks)
     cond_dim = G.shared.embedding_dim + G.chunk
-    assert all(biggan.raw_weight(b.bn1.gain).shape[1] == cond_dim for b in G.blocks)
+    assert all(spectra.raw_weight(b.bn1.gain).shape[1] == cond_dim for b in G.blocks)
 
 
 def test_conditional_bn_is_one_plus_gain_times_bn_plus_bias():
@@ -89,15 +92,15 @@ def test_one_biggan_style_attention_block_with_gate_zero():
     blocks = [m for m in G.modules() if isinstance(m, SelfAttention2d)]
     assert len(blocks) == 1 and blocks[0].pool and float(blocks[0].gamma.detach()) == 0.0
     C = G.widths[1]  # at 8 x 8
-    assert biggan.raw_weight(blocks[0].W_h).shape[0] == C // 2 and biggan.raw_weight(blocks[0].W_f).shape[0] == C // 8
+    assert spectra.raw_weight(blocks[0].W_h).shape[0] == C // 2 and spectra.raw_weight(blocks[0].W_f).shape[0] == C // 8
     assert sum(isinstance(m, SelfAttention2d) for m in D.modules()) == 1
 
 
 def test_orthogonal_initialisation_of_every_weight():
     G, D = small_pair()
     for net in (G, D):
-        for name, layer in biggan.weight_layers(net):
-            W = biggan.raw_weight(layer).detach().flatten(1).double()
+        for name, layer in spectra.weight_layers(net):
+            W = spectra.raw_weight(layer).detach().flatten(1).double()
             small = W @ W.t() if W.shape[0] <= W.shape[1] else W.t() @ W
             assert torch.allclose(small, torch.eye(small.shape[0], dtype=W.dtype), atol=1e-5), name
 
@@ -108,8 +111,8 @@ def test_spectral_norm_in_g_and_d_gives_top_singular_value_one():
     for _ in range(10):  # power iteration: one step per forward pass in training mode
         D(G(z, y), y)
     for net in (G, D):
-        sn_layers = [(n, m) for n, m in biggan.weight_layers(net) if hasattr(m, "parametrizations")]
-        names = [n for n, _ in biggan.weight_layers(net)]
+        sn_layers = [(n, m) for n, m in spectra.weight_layers(net) if hasattr(m, "parametrizations")]
+        names = [n for n, _ in spectra.weight_layers(net)]
         assert len(sn_layers) == len(names) - (1 if net is G else 0)  # all but G's shared embedding
         for name, layer in sn_layers:
             sigma = torch.linalg.svdvals(layer.weight.detach().flatten(1))[0]
@@ -146,11 +149,11 @@ def test_orthogonal_regularization_matches_the_library_without_sn_and_uses_raw_w
     ours = biggan.orthogonal_regularization(G, beta=1e-4)  # skips the shared embedding, as the library skips embeddings
     assert torch.allclose(ours, library_orthogonal_regularization(G, beta=1e-4))
     G_sn, _ = small_pair(sn=True)
-    for _, layer in biggan.weight_layers(G_sn):
+    for _, layer in spectra.weight_layers(G_sn):
         with torch.no_grad():
-            biggan.raw_weight(layer).mul_(3.0)  # raw W grows; W / sigma(W) does not
-    expected = 1e-4 * sum(biggan.off_diagonal_orthogonal_penalty(biggan.raw_weight(m))
-                          for n, m in biggan.weight_layers(G_sn) if not n.startswith("shared"))
+            spectra.raw_weight(layer).mul_(3.0)  # raw W grows; W / sigma(W) does not
+    expected = 1e-4 * sum(biggan.off_diagonal_orthogonal_penalty(spectra.raw_weight(m))
+                          for n, m in spectra.weight_layers(G_sn) if not n.startswith("shared"))
     assert torch.allclose(biggan.orthogonal_regularization(G_sn, 1e-4), expected)
 
 
@@ -181,7 +184,8 @@ def _train(tmp_path, seed, steps=2, beta=1e-4):
               checkpoint_every=0, live=False)
     batches = _Batches(seed=seed)
     torch.manual_seed(seed)
-    logs = [biggan.train_step(run, G, D, batches, beta=beta) for _ in range(steps)]
+    cfg = biggan.Config(beta_ortho=beta)
+    logs = [biggan.train_step(run, G, D, batches, cfg) for _ in range(steps)]
     return G, D, logs
 
 
@@ -197,6 +201,40 @@ def test_train_step_updates_both_players_and_is_deterministic(tmp_path):
     assert any(not torch.equal(a, b) for a, b in zip(G0.parameters(), G1.parameters(), strict=True))
     assert any(not torch.equal(a, b) for a, b in zip(D0.parameters(), D1.parameters(), strict=True))
     assert all(p.requires_grad for p in D1.parameters())
+    assert all(not v.requires_grad and v.dim() == 0 for log in logs for v in log.values())
+
+
+def test_train_step_without_orthogonal_regularisation_logs_zero(tmp_path):
+    _, _, logs = _train(tmp_path, seed=1, steps=1, beta=0.0)
+    assert float(logs[0]["R_ortho"]) == 0.0
+
+
+def test_config_defaults_are_the_papers_and_bad_values_are_named():
+    cfg = biggan.Config()
+    assert (cfg.lr_G, cfg.lr_D, cfg.betas, cfg.adam_eps, cfg.d_steps) == (5e-5, 2e-4, (0.0, 0.999), 1e-6, 2)
+    assert (cfg.beta_ortho, cfg.ema_decay) == (1e-4, 0.9999)
+    opt_G, opt_D = biggan.optimizers(*small_pair(), cfg)
+    assert opt_G.defaults["lr"] == 5e-5 and opt_D.defaults["eps"] == 1e-6 and opt_D.defaults["betas"] == (0.0, 0.999)
+    for bad, name in ((dict(lr_G=-1.0), "lr_G"), (dict(d_steps=0), "d_steps"), (dict(beta_ortho=-1e-4), "beta_ortho"),
+                      (dict(ema_decay=1.0), "ema_decay"), (dict(betas=(0.0,)), "betas")):
+        with pytest.raises(ValueError, match=name):
+            biggan.Config(**bad)
+
+
+def test_constructors_are_keyword_only():
+    with pytest.raises(TypeError):
+        biggan.Generator(80, 10)
+    with pytest.raises(TypeError):
+        biggan.Discriminator(10)
+
+
+def test_biggan_reuses_sagans_blocks():
+    assert biggan.DBlock is sagan.DBlock  # Fig. 15 c is SAGAN's down-block
+    assert issubclass(biggan.GBlock, sagan.GBlock) and biggan.GBlock.forward is sagan.GBlock.forward
+    torch.manual_seed(0)
+    block = biggan.GBlock(8, 4, cond_dim=6)
+    assert isinstance(block.bn1, ConditionalBatchNorm2d) and hasattr(block.bn1.gain, "parametrizations")
+    assert not hasattr(sagan.GBlock(8, 4, cond_dim=6).bn1.gain, "parametrizations")  # SAGAN's class tables: no SN
 
 
 def test_ema_of_a_spectrally_normalised_generator_samples():
@@ -222,7 +260,7 @@ def test_refresh_spectral_norm_restores_sigma_one_for_an_averaged_generator():
     # power iteration converges at the rate (sigma_2 / sigma_1)^k; random layers can have close top values
     biggan.refresh_spectral_norm(ema, iterations=300)
     ema.eval()
-    for name, layer in biggan.weight_layers(ema.module):
+    for name, layer in spectra.weight_layers(ema.module):
         if hasattr(layer, "parametrizations"):
             sigma = torch.linalg.svdvals(layer.weight.detach().flatten(1))[0]
             assert abs(float(sigma) - 1) < 1e-2, name
@@ -249,23 +287,24 @@ def test_sample_is_balanced_seeded_and_truncated(monkeypatch):
 
 def test_saturated_fraction():
     x = torch.tensor([-1.0, -0.995, 0.0, 0.5, 0.999, 1.0, 0.2, 0.3])
-    assert biggan.saturated_fraction(x) == pytest.approx(4 / 8)
+    assert lab.saturated_fraction(x) == pytest.approx(4 / 8)
 
 
 # ----------------------------------------------------------------------------------------- spectra
 def test_spectra_recorder_records_raw_singular_values_and_round_trips():
     G, D = small_pair()
-    rec = biggan.SpectraRecorder({"G": G, "D": D}, every=5)
+    rec = spectra.SpectraRecorder({"G": G, "D": D}, every=5)
     assert [rec.record(s) for s in range(11)].count(True) == 3  # steps 0, 5, 10
-    assert rec.steps == [0, 5, 10]
+    assert rec.steps == [0, 5, 10] and not rec.record(10, force=True)
+    assert "blocks.0.bn1.gain" in rec.layers("G")  # BigGAN's cBN maps are weights like any other
     layer = rec.layers("D")[0]
-    steps, top = rec.top("D", layer, k=3)
-    assert top.shape == (3, 3) and bool((top[:, :-1] >= top[:, 1:]).all())
-    m = dict(biggan.weight_layers(D))[layer]
-    exact = torch.linalg.svdvals(biggan.raw_weight(m).detach().flatten(1))
-    assert torch.allclose(rec.spectrum("D", layer, 10), exact, atol=1e-5)
-    assert torch.allclose(top[-1], biggan.top_singular_values(biggan.raw_weight(m), k=3), atol=1e-4)
-    other = biggan.SpectraRecorder({"G": G, "D": D}, every=5)
+    steps, top = rec.top("D", layer, k=3, weight="raw")
+    assert steps == [0, 5, 10] and top.shape == (3, 3) and bool((top[:, :-1] >= top[:, 1:]).all())
+    m = dict(spectra.weight_layers(D))[layer]
+    exact = torch.linalg.svdvals(spectra.raw_weight(m).detach().flatten(1))
+    assert torch.allclose(rec.spectrum("D", layer, 10, "raw")[1], exact, atol=1e-5)
+    assert torch.allclose(top[-1], spectra.top_singular_values(spectra.raw_weight(m), k=3), atol=1e-4)
+    other = spectra.SpectraRecorder({"G": G, "D": D}, every=5)
     other.load_state_dict(rec.state_dict())
     assert other.steps == rec.steps and torch.equal(other.top("G", "linear")[1], rec.top("G", "linear")[1])
 
@@ -279,7 +318,7 @@ def _fake_sweeps():
 
 
 def test_truncation_explorer_renders_headless():
-    ex = biggan.truncation_explorer(_fake_sweeps())
+    ex = lab.truncation_explorer(_fake_sweeps())
     assert ex.state["values"] == {"psi": "none", "model": "ortho reg"}
     assert ex.controls["psi"].options == ("0.25", "0.5", "1", "none")
     ex.controls["psi"].value = "0.25"
@@ -288,22 +327,23 @@ def test_truncation_explorer_renders_headless():
     fig = ex.state["figure"]
     assert "psi = 0.25" in fig.axes[0].get_title() and fig.axes[1].get_xlabel().startswith("recall")
     with pytest.raises(ValueError, match="not in the sweep"):
-        biggan.render_truncation(_fake_sweeps(), 0.7)
+        lab.render_truncation(_fake_sweeps(), 0.7)
 
 
 def test_spectra_explorer_renders_headless():
     G, D = small_pair()
-    rec = biggan.SpectraRecorder({"G": G, "D": D}, every=1)
+    rec = spectra.SpectraRecorder({"G": G, "D": D}, every=1)
     for s in range(3):
         rec.record(s)
-    ex = biggan.spectra_explorer({"main": rec})
-    assert ex.state["values"]["layer"].startswith("D: ")
-    ex.controls["layer"].value = "G: linear"
+    ex = spectra.spectra_explorer({"main": rec}, weight="raw", layer=f"D/{rec.layers('D')[0]}")
+    assert ex.state["values"]["layer"].startswith("D/") and ex.state["values"]["weight"] == "raw"
+    assert ex.controls["run"].options == ("main",)
+    ex.controls["layer"].value = "G/linear"
     ex.controls["step"].value = 1
-    ex.controls["normalised"].value = True
+    ex.controls["weight"].value = "normalised"
     fig = ex.state["figure"]
     assert ex.state["renders"] == 4 and "G.linear" in fig.axes[0].get_title()
-    assert "step 1" in fig.axes[1].get_title()
+    assert "W / sigma_0(W)" in fig.axes[0].get_title()
     top_line = fig.axes[0].lines[0].get_ydata()
     assert all(abs(v - 1) < 1e-6 for v in top_line)  # normalised: sigma_0 / sigma_0
 

@@ -13,11 +13,11 @@ CENTRED = {"layout": "centred"}
 
 
 def _sagan_G(**kw):
-    return sagan.Generator(128, 10, ch=kw.get("ch", 16), image_size=32, attn_res=16)
+    return sagan.Generator(z_dim=128, n_classes=10, ch=kw.get("ch", 16), image_size=32, attn_res=16)
 
 
 def _biggan_G(**kw):
-    return biggan.Generator(80, 10, kw.get("ch", 16), 32, image_size=32, attn_res=16)
+    return biggan.Generator(z_dim=80, n_classes=10, ch=kw.get("ch", 16), shared_dim=32, image_size=32, attn_res=16)
 
 
 MODELS = {"07_sagan": _sagan_G, "08_biggan": _biggan_G}
@@ -87,7 +87,7 @@ def test_a_recipe_not_exported_yet_is_skipped_only_when_not_required(tmp_path, m
 def test_export_takes_the_runs_generator_and_strips_the_ema_wrapper(tmp_path):
     from gan_course.training import EMA
 
-    G, D = _biggan_G(ch=8), biggan.Discriminator(10, 8, image_size=32, attn_res=16)
+    G, D = _biggan_G(ch=8), biggan.Discriminator(n_classes=10, ch=8, image_size=32, attn_res=16)
     ema = EMA(G, 0.9)
     ema.update()
     config = {"dataset": "shapes", "layout": "centred"}

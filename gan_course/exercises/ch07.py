@@ -6,6 +6,7 @@ import math
 
 import torch
 
+from ..layers import SelfAttention2d
 from . import ExerciseError, expect, expect_close, passed
 
 __all__ = ["check_attention_weights", "check_hinge_losses", "check_power_iteration"]
@@ -58,8 +59,6 @@ def check_attention_weights(attention_weights) -> bool:
 
 
 def _check_against_layer(attention_weights) -> bool:
-    from ..layers import SelfAttention2d
-
     torch.manual_seed(0)
     block = SelfAttention2d(16, sn=False).eval()
     x = torch.randn(2, 16, 5, 5)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 
 import torch
+from scipy import stats
 from torch import nn
 
 from . import ExerciseError, call_tensor, expect, expect_close, passed
@@ -50,8 +51,6 @@ def check_truncated_normal(fn) -> bool:
             f"{at_edge:.0%} of your values sit exactly at +-{psi}: you clamped them. Clamping piles the whole tail "
             "mass onto the two edges (a very different law); BigGAN redraws each value outside [-psi, psi] until it "
             "falls inside, which gives the truncated normal.")
-    from scipy import stats
-
     pvalue = stats.kstest(z.flatten().numpy(), stats.truncnorm(-psi, psi).cdf).pvalue
     if pvalue < 1e-4:
         variance, _ = _truncnorm_moments(psi)

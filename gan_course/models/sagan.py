@@ -14,113 +14,93 @@ betas (0, 0.9). The objective is the hinge loss (Eq. 3):
 The model is class-conditional: conditional batch norm in G and a projection discriminator (Miyato & Koyama,
 2018) in D, as in the paper's ImageNet model.
 
-This module holds the chapter's networks and tools, top to bottom:
+This module holds what the paper defines, top to bottom:
 
 - ``GBlock`` / ``DBlock``: the residual blocks of SN-GAN / SAGAN (up-sampling with class-conditional BN in G,
   down-sampling in D);
 - ``Generator``: z, y -> image, one ``SelfAttention2d`` at ``attn_res`` (16 x 16 for 32 x 32 images);
 - ``Discriminator``: x, y -> D(x, y) = psi(phi(x)) + embed(y)^T phi(x), one ``SelfAttention2d`` at ``attn_res``;
-- training: ``optimizers`` (TTUR), ``sample`` / ``sampler`` (for ``gan_course.metrics``), ``Monitor`` (FID and
-  class coverage with the course classifier, sample snapshots and singular-value spectra over training, all
-  checkpointed with the run) and ``train`` (the chapter's update step, packaged for the stabilisation experiment);
-- attention: ``attention_maps`` (beta from every attention block, by forward hooks), ``mean_attention_distance``,
-  ``attention_beyond``, ``receptive_field``, ``conv_attention`` / ``uniform_attention`` (baselines),
-  ``shape_mask`` / ``attention_on_region`` (does a query inside the shape look at the shape?);
-- spectral normalisation, measured: ``effective_weight`` / ``raw_weight``, ``spectral_report`` (sigma of W and of
-  W / sigma(W) by SVD), ``conv_operator_norm`` (the conv's true Lipschitz constant), ``SpectrumRecorder``;
-- the explorers: ``render_attention`` / ``attention_explorer`` and ``render_spectra`` / ``spectrum_explorer``.
+- ``Config`` (the hyper-parameters of Sec. 4 and 5), ``optimizers`` (TTUR) and ``train_step``, one iteration of
+  the update, which the notebook's loop and every arm of the stabilisation experiment call;
+- ``sample`` / ``sampler``: eval-mode draws (for figures and ``gan_course.metrics``).
 
-The building blocks (``SelfAttention2d``, ``spectral_norm``, ``ConditionalBatchNorm2d``) come from
-``gan_course.layers``, the hinge loss from ``gan_course.losses``, the singular values from
-``gan_course.analysis.top_singular_values``.
+The building blocks (``SelfAttention2d``, ``ConditionalBatchNorm2d``, the orthogonally initialised spectrally
+normalised ``ortho_conv2d`` / ``ortho_linear``) come from ``gan_course.layers``, the hinge loss from
+``gan_course.losses``. What the chapter measures with the model lives in ``gan_course.lab.sagan`` (the monitor,
+the arm trainer, the attention measurements and explorer) and ``gan_course.lab.spectra`` (spectral norm and
+singular values, measured).
 
 Differences from the paper, all small-scale choices said in the chapter: 32 x 32 images with widths ``ch = 16``
 (the paper: 128 x 128, ch = 64), one attention block per network (the paper's ImageNet model has one at
 feat32 of 128, i.e. a quarter of the image side; here it is G's 16 x 16 map, half the side, and D's 8 x 8), and
 G's update reuses the batch generated for D's step (one G forward less per iteration, as in chapter 03).
+Every weight is orthogonally initialised, as in BigGAN (the paper does not say).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
-import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..analysis import top_singular_values
-from ..layers import ConditionalBatchNorm2d, SelfAttention2d, spectral_norm
+from ..layers import ConditionalBatchNorm2d, SelfAttention2d, ortho_conv2d, ortho_linear, orthogonal_sn
 from ..losses import hinge_discriminator_loss, hinge_generator_loss
+from ..sampling import generate
+from ..sampling import sample as sample_images
+from ..training import set_requires_grad
 
-__all__ = ["Z_DIM", "LR_G", "LR_D", "BETAS", "GBlock", "DBlock", "Generator", "Discriminator", "optimizers",
-           "sample", "sampler", "Monitor", "train", "attention_maps", "mean_attention_distance", "attention_beyond",
-           "receptive_field", "conv_attention", "uniform_attention", "shape_mask", "attention_on_region",
-           "effective_weight", "raw_weight", "weight_layers", "spectral_report", "conv_operator_norm",
-           "SpectrumRecorder", "render_attention", "attention_explorer", "render_spectra", "spectrum_explorer"]
+__all__ = ["Z_DIM", "LR_G", "LR_D", "BETAS", "N_DIS", "GBlock", "DBlock", "Generator", "Discriminator", "Config",
+           "check_config", "optimizers", "train_step", "sample", "sampler"]
 
 Z_DIM = 128          # Sec. 5 / the official code: z in R^128, N(0, I)
 LR_G = 1e-4          # Sec. 4 (TTUR): "0.0001 for the generator"
 LR_D = 4e-4          # Sec. 4 (TTUR): "0.0004 for the discriminator"
 BETAS = (0.0, 0.9)   # Sec. 5: "Adam optimizer with beta_1 = 0 and beta_2 = 0.9"
-
-
-def _conv(in_channels: int, out_channels: int, kernel_size: int, sn: bool) -> nn.Module:
-    """A ``kernel_size`` conv ('same' padding), orthogonally initialised (as in BigGAN), spectrally normalised if ``sn``.
-
-    The weight is initialised *before* spectral norm is applied, so that the power-iteration vector u that
-    ``spectral_norm`` prepares belongs to the final initial weight.
-    """
-    conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
-    nn.init.orthogonal_(conv.weight)
-    nn.init.zeros_(conv.bias)
-    return spectral_norm(conv) if sn else conv
-
-
-def _linear(in_features: int, out_features: int, sn: bool, bias: bool = True) -> nn.Module:
-    linear = nn.Linear(in_features, out_features, bias=bias)
-    nn.init.orthogonal_(linear.weight)
-    if bias:
-        nn.init.zeros_(linear.bias)
-    return spectral_norm(linear) if sn else linear
-
-
-def _class_bn(channels: int, n_classes: int) -> ConditionalBatchNorm2d:
-    """cBN(x, y) = (1 + gamma_y) BN(x) + beta_y with one (gamma_y, beta_y) per class, both starting at 0: a fresh
-    layer is plain batch norm (the official code initialises the per-class scales to 1 and shifts to 0)."""
-    bn = ConditionalBatchNorm2d(channels, n_classes, sn=False)
-    nn.init.zeros_(bn.gain.weight)
-    nn.init.zeros_(bn.bias.weight)
-    return bn
+N_DIS = 1            # Sec. 4: TTUR lets SAGAN use "1:1 balanced updates for the generator and discriminator"
 
 
 # --------------------------------------------------------------------------- residual blocks (SN-GAN, SAGAN)
 class GBlock(nn.Module):
-    """Generator residual block with class-conditional batch norm, doubling the resolution.
+    """Generator residual block with conditional batch norm, doubling the resolution.
 
-        h = conv3x3(relu(cBN_2(conv3x3(up(relu(cBN_1(x, y)))), y)))
+        h = conv3x3(relu(cBN_2(conv3x3(up(relu(cBN_1(x, c)))), c)))
         out = h + conv1x1(up(x))
 
-    cBN(x, y) = (1 + gamma_y) * BN(x) + beta_y: per-class gain and bias (de Vries et al., 2017), the
-    conditional BN of SN-GAN and SAGAN. ``ConditionalBatchNorm2d`` predicts them from a condition vector; fed a
-    one-hot y (``cond_dim = n_classes``), its linear maps are exactly one learned (gamma_y, beta_y) per class.
-    Those class tables are not spectrally normalised (as in SAGAN's code); the convolutions are when ``sn``.
+    In SAGAN, c is the one-hot class y (``cond_dim = n_classes``) and cBN(x, y) = (1 + gamma_y) * BN(x) + beta_y:
+    per-class gain and bias (de Vries et al., 2017), the conditional BN of SN-GAN and SAGAN.
+    ``ConditionalBatchNorm2d`` predicts them from a condition vector; fed a one-hot y, its linear maps are exactly
+    one learned (gamma_y, beta_y) per class. Those class tables are not spectrally normalised (as in SAGAN's code);
+    the convolutions are when ``sn``. BigGAN's block (``gan_course.models.biggan.GBlock``) is this one with
+    another ``conditional_bn``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, n_classes: int, sn: bool = True):
+    def __init__(self, in_channels: int, out_channels: int, cond_dim: int, sn: bool = True):
         super().__init__()
-        self.bn1 = _class_bn(in_channels, n_classes)
-        self.conv1 = _conv(in_channels, out_channels, 3, sn)
-        self.bn2 = _class_bn(out_channels, n_classes)
-        self.conv2 = _conv(out_channels, out_channels, 3, sn)
-        self.shortcut = _conv(in_channels, out_channels, 1, sn)
+        self.bn1 = self.conditional_bn(in_channels, cond_dim, sn)
+        self.conv1 = ortho_conv2d(in_channels, out_channels, 3, sn=sn)
+        self.bn2 = self.conditional_bn(out_channels, cond_dim, sn)
+        self.conv2 = ortho_conv2d(out_channels, out_channels, 3, sn=sn)
+        self.shortcut = ortho_conv2d(in_channels, out_channels, 1, sn=sn)
 
-    def forward(self, x: torch.Tensor, y_onehot: torch.Tensor) -> torch.Tensor:
-        h = F.relu(self.bn1(x, y_onehot))
+    @staticmethod
+    def conditional_bn(channels: int, n_classes: int, sn: bool) -> ConditionalBatchNorm2d:
+        """cBN(x, y) = (1 + gamma_y) BN(x) + beta_y with one (gamma_y, beta_y) per class, both starting at 0: a fresh
+        layer is plain batch norm (the official code initialises the per-class scales to 1 and shifts to 0). The
+        class tables are never spectrally normalised, whatever ``sn`` says for the convolutions."""
+        bn = ConditionalBatchNorm2d(channels, n_classes, sn=False)
+        nn.init.zeros_(bn.gain.weight)
+        nn.init.zeros_(bn.bias.weight)
+        return bn
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        h = F.relu(self.bn1(x, c))
         h = F.interpolate(h, scale_factor=2, mode="nearest")
         h = self.conv1(h)
-        h = self.conv2(F.relu(self.bn2(h, y_onehot)))
+        h = self.conv2(F.relu(self.bn2(h, c)))
         return h + self.shortcut(F.interpolate(x, scale_factor=2, mode="nearest"))
 
 
@@ -131,19 +111,19 @@ class DBlock(nn.Module):
         out = h + pool(conv1x1(x))                        (first block: conv1x1(pool(x)), SN-GAN's "optimised block")
 
     The first block takes the image itself, so it must not apply relu to it (that would discard the negative
-    half of [-1, 1]).
+    half of [-1, 1]). BigGAN's discriminator block (Fig. 15 c) is this one (``gan_course.models.biggan`` imports it).
     """
 
     def __init__(self, in_channels: int, out_channels: int, downsample: bool = True, first: bool = False,
                  sn: bool = True):
         super().__init__()
-        self.conv1 = _conv(in_channels, out_channels, 3, sn)
-        self.conv2 = _conv(out_channels, out_channels, 3, sn)
+        self.conv1 = ortho_conv2d(in_channels, out_channels, 3, sn=sn)
+        self.conv2 = ortho_conv2d(out_channels, out_channels, 3, sn=sn)
         self.learn_shortcut = downsample or in_channels != out_channels
-        self.shortcut = _conv(in_channels, out_channels, 1, sn) if self.learn_shortcut else None
+        self.shortcut = ortho_conv2d(in_channels, out_channels, 1, sn=sn) if self.learn_shortcut else None
         self.downsample, self.first = downsample, first
 
-    def _pool(self, x):
+    def _pool(self, x: torch.Tensor) -> torch.Tensor:
         return F.avg_pool2d(x, 2) if self.downsample else x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -167,7 +147,7 @@ class Generator(nn.Module):
     generator ("SN on D only"). ``attention=False`` removes the block (for comparisons).
     """
 
-    def __init__(self, z_dim: int = Z_DIM, n_classes: int = 10, ch: int = 16, image_size: int = 32,
+    def __init__(self, *, z_dim: int = Z_DIM, n_classes: int = 10, ch: int = 16, image_size: int = 32,
                  attn_res: int = 16, out_channels: int = 3, sn: bool = True, attention: bool = True):
         super().__init__()
         n_blocks = int(math.log2(image_size // 4))
@@ -176,7 +156,7 @@ class Generator(nn.Module):
         mults = [4] * (n_blocks + 1 - 3) + [4, 2, 1] if n_blocks >= 3 else [4, 2, 1][-(n_blocks + 1):]
         widths = [ch * m for m in mults]  # widths[i]: channels at resolution 4 * 2^i
         self.z_dim, self.n_classes, self.image_size, self.attn_res, self.sn = z_dim, n_classes, image_size, attn_res, sn
-        self.linear = _linear(z_dim, widths[0] * 4 * 4, sn)
+        self.linear = ortho_linear(z_dim, widths[0] * 4 * 4, sn=sn)
         self.blocks = nn.ModuleList(GBlock(widths[i], widths[i + 1], n_classes, sn) for i in range(n_blocks))
         self.resolutions = [4 * 2 ** (i + 1) for i in range(n_blocks)]  # resolution after each block
         self.attention = None
@@ -185,7 +165,7 @@ class Generator(nn.Module):
                 raise ValueError(f"attn_res must be one of {self.resolutions}, got {attn_res}")
             self.attention = SelfAttention2d(widths[self.resolutions.index(attn_res) + 1], sn=sn)
         self.bn = nn.BatchNorm2d(widths[-1])
-        self.to_rgb = _conv(widths[-1], out_channels, 3, sn)
+        self.to_rgb = ortho_conv2d(widths[-1], out_channels, 3, sn=sn)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         y_onehot = F.one_hot(y, self.n_classes).to(z.dtype)
@@ -208,7 +188,7 @@ class Discriminator(nn.Module):
     as in SN-GAN and SAGAN), the class embedding too. For 32 x 32: 32 -> 16 -> 8 (attention) -> 4 -> 4.
     """
 
-    def __init__(self, n_classes: int = 10, ch: int = 16, image_size: int = 32, attn_res: int = 8,
+    def __init__(self, *, n_classes: int = 10, ch: int = 16, image_size: int = 32, attn_res: int = 8,
                  in_channels: int = 3, sn: bool = True, attention: bool = True):
         super().__init__()
         n_down = int(math.log2(image_size // 4))
@@ -227,10 +207,8 @@ class Discriminator(nn.Module):
                 raise ValueError(f"attn_res must be one of {self.resolutions[:-1]}, got {attn_res}")
             self.attention = SelfAttention2d(widths[self.resolutions.index(attn_res)], sn=sn)
         self.features_dim = widths[n_down - 1]
-        self.psi = _linear(self.features_dim, 1, sn)
-        embed = nn.Embedding(n_classes, self.features_dim)
-        nn.init.orthogonal_(embed.weight)
-        self.embed = spectral_norm(embed) if sn else embed
+        self.psi = ortho_linear(self.features_dim, 1, sn=sn)
+        self.embed = orthogonal_sn(nn.Embedding(n_classes, self.features_dim), sn)
 
     def before_attention(self, x: torch.Tensor) -> torch.Tensor:
         """The feature map the attention block receives (the blocks up to ``attn_res``): for receptive fields."""
@@ -259,25 +237,76 @@ class Discriminator(nn.Module):
 
 
 # --------------------------------------------------------------------------- training (Sec. 4, Sec. 5)
-def optimizers(G: nn.Module, D: nn.Module, lr_G: float = LR_G, lr_D: float = LR_D, betas=BETAS):
+@dataclass
+class Config:
+    """SAGAN's training hyper-parameters (Sec. 4 and 5); the notebook overrides what the course changes."""
+
+    lr_G: float = LR_G              # Sec. 4: "0.0001 for the generator"
+    lr_D: float = LR_D              # Sec. 4: "0.0004 for the discriminator"
+    betas: tuple[float, float] = BETAS   # Sec. 5: "beta_1 = 0 and beta_2 = 0.9"
+    n_dis: int = N_DIS              # Sec. 4: one D step per G step (TTUR instead of 5 D steps)
+
+    def __post_init__(self):
+        check_config(self, positive=("lr_G", "lr_D"), counts=("n_dis",))
+
+
+def check_config(cfg, *, positive: tuple[str, ...], counts: tuple[str, ...]):
+    """Check a GAN config trained with Adam (SAGAN's, BigGAN's): the ``positive`` fields > 0, ``betas`` two numbers
+    in [0, 1) (stored as a tuple of floats), the ``counts`` ints >= 1; a ValueError names the field otherwise."""
+    for name in positive:
+        if not getattr(cfg, name) > 0:
+            raise ValueError(f"Config.{name} must be > 0, got {getattr(cfg, name)}")
+    cfg.betas = tuple(float(b) for b in cfg.betas)
+    if len(cfg.betas) != 2 or not all(0 <= b < 1 for b in cfg.betas):
+        raise ValueError(f"Config.betas must be two numbers in [0, 1), got {cfg.betas}")
+    for name in counts:
+        if not (isinstance(getattr(cfg, name), int) and getattr(cfg, name) >= 1):
+            raise ValueError(f"Config.{name} must be an int >= 1, got {getattr(cfg, name)!r}")
+
+
+def optimizers(G: nn.Module, D: nn.Module, cfg: Config | None = None):
     """Adam for both players; TTUR (Sec. 4) is simply lr_D = 4 lr_G with one D step per G step."""
-    betas = tuple(float(b) for b in betas)
-    return (torch.optim.Adam(G.parameters(), lr=lr_G, betas=betas),
-            torch.optim.Adam(D.parameters(), lr=lr_D, betas=betas))
+    cfg = cfg or Config()
+    return (torch.optim.Adam(G.parameters(), lr=cfg.lr_G, betas=cfg.betas),
+            torch.optim.Adam(D.parameters(), lr=cfg.lr_D, betas=cfg.betas))
 
 
-@torch.no_grad()
+def train_step(run, G: Generator, D: Discriminator, batches, cfg: Config) -> dict:
+    """One SAGAN iteration (Sec. 4): ``cfg.n_dis`` discriminator updates (1 in the paper), then one generator update.
+
+    D step, on a real batch (x, y) and fakes G(z, y) of the same classes, z ~ N(0, I):
+        L_D = E[max(0, 1 - D(x, y))] + E[max(0, 1 + D(G(z), y))]                 (hinge loss, Eq. 3)
+    G step, through the freshly updated D, on the last batch of fakes:
+        L_G = -E[D(G(z), y)]
+
+    ``run`` is a ``gan_course.training.Run`` with optimisers "G" (lr_G) and "D" (lr_D); ``batches`` yields (x, y)
+    on its device. Returns the scalars to log: the losses, the mean scores ``D_real`` = mean D(x, y) and
+    ``D_fake`` = mean D(G(z), y) of the last D step, and the attention gates ``gamma_G`` / ``gamma_D``.
+    """
+    for _ in range(cfg.n_dis):
+        x, y = batches.next()                                   # real images and their classes
+        z = torch.randn(len(x), G.z_dim, device=run.device)
+        with run.autocast():
+            x_fake = G(z, y)                                    # fakes of the same classes
+            d_real, d_fake = D(x, y), D(x_fake.detach(), y)     # detach: L_D does not train G
+            loss_D = hinge_discriminator_loss(d_real, d_fake)   # E[max(0, 1 - D(x,y))] + E[max(0, 1 + D(G(z),y))]
+        run.update("D", loss_D)
+
+    set_requires_grad(D, False)                                 # G's step: D is only a function here
+    with run.autocast():
+        loss_G = hinge_generator_loss(D(x_fake, y))             # -E[D(G(z), y)], on the same fakes
+    run.update("G", loss_G)
+    set_requires_grad(D, True)
+    gates = {f"gamma_{k}": m.attention.gamma.detach().reshape(())             # the attention gates (Sec. 3)
+             for k, m in (("G", G), ("D", D)) if m.attention is not None}
+    return dict(loss_D=loss_D.detach(), loss_G=loss_G.detach(), D_real=d_real.detach().mean(),
+                D_fake=d_fake.detach().mean(), **gates)
+
+
 def sample(G: Generator, z: torch.Tensor, y: torch.Tensor, batch_size: int = 250) -> torch.Tensor:
     """G(z, y) in eval mode (batch norm's running statistics; spectral norm's u is not stepped), in batches, on
-    the CPU; G's mode is restored afterwards."""
-    was = G.training
-    G.eval()
-    device = next(G.parameters()).device
-    try:
-        return torch.cat([G(z[i:i + batch_size].to(device), y[i:i + batch_size].to(device)).cpu()
-                          for i in range(0, len(z), batch_size)])
-    finally:
-        G.train(was)
+    the CPU; G's mode is restored afterwards (``gan_course.sampling.generate``)."""
+    return generate(G, z, y, batch_size=batch_size)
 
 
 def sampler(G: Generator, seed: int = 0) -> Callable[[int], torch.Tensor]:
@@ -285,523 +314,5 @@ def sampler(G: Generator, seed: int = 0) -> Callable[[int], torch.Tensor]:
     form ``gan_course.metrics`` takes. The same ``(seed, n)`` gives the same z and y, so an FID curve over
     training follows one fixed set of latent vectors."""
     def sample_fn(n: int) -> torch.Tensor:
-        z = torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed))
-        return sample(G, z, torch.arange(n) % G.n_classes)
+        return sample_images(G, n, torch.arange(n) % G.n_classes, seed=seed, batch_size=250)
     return sample_fn
-
-
-def _to_uint8(images: torch.Tensor) -> torch.Tensor:
-    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-
-
-class Monitor:
-    """What the chapter measures during training, at the steps it is asked to (all of it checkpointed with the run).
-
-    ``record(step)`` stores, after ``step`` generator updates:
-
-    - ``fid`` and ``classes_covered``: ``gan_course.metrics.evaluate`` with the dataset's course classifier on
-      ``n`` samples of ``sampler(G, seed)`` (a fixed set of z, balanced classes) against ``n`` training images
-      (loaded with ``data_options``, e.g. ``{"layout": "centred"}``);
-    - ``snapshots``: G(z_fixed, y_fixed) as uint8 images, to compare runs at equal budgets;
-    - the singular values of every weight of G and D (``SpectrumRecorder``).
-
-    Attach it to the ``Run`` (``run.attach(monitor=monitor)``) so a resumed run keeps its curves.
-    """
-
-    def __init__(self, G: Generator, D: Discriminator, dataset: str, z_fixed: torch.Tensor, y_fixed: torch.Tensor,
-                 n: int = 500, seed: int = 1, spectra: bool = True, device="cpu", data_options: dict | None = None):
-        self.G, self.D, self.dataset, self.n, self.seed, self.device = G, D, dataset, n, seed, device
-        self.data_options = dict(data_options or {})
-        self.z_fixed, self.y_fixed = z_fixed.cpu(), y_fixed.cpu()
-        self.steps: list[int] = []
-        self.fid: list[float] = []
-        self.classes_covered: list[int] = []
-        self.snapshots: list[torch.Tensor] = []
-        self.spectra = {"G": SpectrumRecorder(G), "D": SpectrumRecorder(D)} if spectra else {}
-
-    def record(self, step: int) -> dict:
-        """Measure now (after ``step`` updates); returns ``{"fid": ..., "classes_covered": ...}`` for ``run.log``."""
-        from ..metrics import evaluate
-
-        m = evaluate(sampler(self.G, self.seed), self.dataset, n=self.n, kid_subset_size=min(1000, self.n),
-                     kid_subsets=10, data_options=self.data_options, device=self.device)
-        self.steps.append(int(step))
-        self.fid.append(float(m["fid"]))
-        self.classes_covered.append(int(m["classes_covered"]))
-        self.snapshots.append(_to_uint8(sample(self.G, self.z_fixed, self.y_fixed)))
-        for recorder in self.spectra.values():
-            recorder.record(step)
-        return {"fid": self.fid[-1], "classes_covered": self.classes_covered[-1]}
-
-    def at(self, step: int) -> dict:
-        """The measurements taken at ``step``: fid, classes_covered and the snapshot as float images in [-1, 1]."""
-        i = self.steps.index(step)
-        return {"fid": self.fid[i], "classes_covered": self.classes_covered[i],
-                "samples": self.snapshots[i].float() / 127.5 - 1}
-
-    def state_dict(self) -> dict:
-        return {"steps": list(self.steps), "fid": list(self.fid), "classes_covered": list(self.classes_covered),
-                "snapshots": list(self.snapshots), "spectra": {k: r.state_dict() for k, r in self.spectra.items()}}
-
-    def load_state_dict(self, state: dict):
-        self.steps, self.fid = list(state["steps"]), list(state["fid"])
-        self.classes_covered, self.snapshots = list(state["classes_covered"]), list(state["snapshots"])
-        for k, r in self.spectra.items():
-            r.load_state_dict(state["spectra"][k])
-
-
-def train(name: str, G: Generator, D: Discriminator, dataset, steps: int, *, batch_size: int = 32,
-          lr_G: float = LR_G, lr_D: float = LR_D, betas=BETAS, n_dis: int = 1, seed: int = 0, device="cpu",
-          monitor: Monitor | None = None, eval_every: int = 100, progress: bool = True, live: bool | None = None,
-          config: dict | None = None):
-    """Train (G, D) for ``steps`` iterations of SAGAN's update and return the ``Run``; the notebook's main loop is
-    this step written out.
-
-    One iteration: ``n_dis`` D steps on the hinge loss L_D (each on a real batch (x, y) and G(z, y) for the same
-    labels y; SAGAN uses n_dis = 1), then one G step on L_G = -E[D(G(z), y)] through the updated D, on the last
-    generated batch. Logs ``loss_D``,
-    ``loss_G``, ``D_real`` = mean D(x, y), ``D_fake`` = mean D(G(z), y) and the attention gates ``gamma_G``,
-    ``gamma_D``; with a ``monitor``, records it before
-    training and every ``eval_every`` steps (and logs ``fid`` / ``classes_covered``). Runs through
-    ``gan_course.training.Run`` (checkpoints under ``build/runs/<name>``, resumed if the configuration matches).
-    """
-    from ..training import Batches, Run, set_requires_grad
-
-    device = torch.device(device)
-    G.to(device).train()
-    D.to(device).train()
-    opt_G, opt_D = optimizers(G, D, lr_G, lr_D, betas)
-    cfg = dict(batch_size=batch_size, lr_G=lr_G, lr_D=lr_D, betas=list(betas), n_dis=n_dis, seed=seed, sn_G=G.sn,
-               sn_D=D.sn,
-               eval_every=eval_every if monitor else 0, **(config or {}))
-    run = Run(name, {"G": G, "D": D}, {"G": opt_G, "D": opt_D}, config=cfg, device=device, progress=progress,
-              live=live)
-    batches = run.attach(batches=Batches(dataset, batch_size, seed=seed, device=device))
-    if monitor is not None:
-        run.attach(monitor=monitor)
-        if not monitor.steps:
-            monitor.record(0)
-    for _ in run.steps(steps):
-        for _ in range(n_dis):
-            x, y = batches.next()
-            z = torch.randn(batch_size, G.z_dim, device=device)
-            x_fake = G(z, y)
-            d_real, d_fake = D(x, y), D(x_fake.detach(), y)
-            loss_D = hinge_discriminator_loss(d_real, d_fake)    # E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))]
-            run.update("D", loss_D)
-        set_requires_grad(D, False)
-        loss_G = hinge_generator_loss(D(x_fake, y))               # -E[D(G(z))]
-        run.update("G", loss_G)
-        set_requires_grad(D, True)
-        run.log(loss_D=loss_D, loss_G=loss_G, D_real=d_real.mean(), D_fake=d_fake.mean(),
-                **{f"gamma_{k}": m.attention.gamma for k, m in (("G", G), ("D", D)) if m.attention is not None})
-        if monitor is not None and run.every(eval_every):
-            run.log(**monitor.record(run.step + 1))
-    return run
-
-
-# --------------------------------------------------------------------------- looking at the attention
-def attention_maps(model: nn.Module, *inputs, **kwargs):
-    """Run ``model(*inputs, **kwargs)`` and collect beta from every ``SelfAttention2d`` inside it.
-
-    Returns ``(output, maps)`` with ``maps[name] = beta`` of shape (B, N_queries, N_keys), rows summing to 1
-    (beta[b, j, i] = beta_{j,i}, the weight query position j gives to position i, Sec. 3). A forward hook on
-    each block recomputes the block on its own input with ``return_attention=True`` (with the block in eval
-    mode, so spectral norm's power iteration is not stepped twice); the model's output is unchanged.
-    """
-    maps, handles = {}, []
-
-    def hook(name):
-        def fn(module, args, output):
-            was_training = module.training
-            module.eval()
-            try:
-                maps[name] = module.forward(args[0], return_attention=True)[1].detach()
-            finally:
-                module.train(was_training)
-        return fn
-
-    for name, module in model.named_modules():
-        if isinstance(module, SelfAttention2d):
-            handles.append(module.register_forward_hook(hook(name)))
-    if not handles:
-        raise ValueError(f"{type(model).__name__} has no SelfAttention2d block")
-    try:
-        output = model(*inputs, **kwargs)
-    finally:
-        for h in handles:
-            h.remove()
-    return output, maps
-
-
-def _grid(n: int, image_size: int) -> torch.Tensor:
-    """Pixel coordinates (row, col) of the centres of an s x s grid (s = sqrt(n)) covering the image: (n, 2)."""
-    s = math.isqrt(n)
-    if s * s != n:
-        raise ValueError(f"expected a square grid of positions, got {n}")
-    step = image_size / s
-    r, c = torch.meshgrid(torch.arange(s), torch.arange(s), indexing="ij")
-    return torch.stack([(r.flatten() + 0.5) * step, (c.flatten() + 0.5) * step], dim=1).double()
-
-
-def mean_attention_distance(beta: torch.Tensor, image_size: int, per_query: bool = False) -> torch.Tensor:
-    """Expected distance, in image pixels, between a query and where it looks: mean_j sum_i beta_{j,i} |p_i - p_j|.
-
-    ``beta``: (N_q, N_k) or (B, N_q, N_k), rows summing to 1, queries and keys on square grids laid over an
-    ``image_size`` image (keys may be on a coarser grid, as with ``pool=True``); |.| is the Euclidean distance
-    between grid-cell centres. Returns the mean over queries (and the batch), or the (B, N_q) map with
-    ``per_query=True``.
-    """
-    squeeze = beta.dim() == 2
-    b = beta.unsqueeze(0) if squeeze else beta
-    q, k = _grid(b.shape[1], image_size), _grid(b.shape[2], image_size)
-    dist = torch.cdist(q, k)  # (N_q, N_k)
-    per = (b.double() * dist).sum(-1)  # (B, N_q)
-    if per_query:
-        return (per[0] if squeeze else per).float()
-    return per.mean().float()
-
-
-def attention_beyond(beta: torch.Tensor, image_size: int, window: float) -> float:
-    """The share of attention that lands outside a ``window`` x ``window`` pixel square centred on each query:
-    mean_j sum_{i : |p_i - p_j|_inf > window / 2} beta_{j,i}.
-
-    With ``window`` the receptive field of the features the block receives (``receptive_field``), this is the
-    part of what a query gathers that no convolution below it could have brought to that position.
-    """
-    b = beta.unsqueeze(0) if beta.dim() == 2 else beta
-    q, k = _grid(b.shape[1], image_size), _grid(b.shape[2], image_size)
-    outside = ((q[:, None, :] - k[None, :, :]).abs().amax(-1) > window / 2).to(b.dtype)  # (N_q, N_k)
-    return float((b * outside).sum(-1).mean())
-
-
-def receptive_field(features: Callable[[torch.Tensor], torch.Tensor], image_size: int = 32, channels: int = 3,
-                    seed: int = 0) -> int:
-    """The receptive field, in pixels, of the centre position of ``features(x)`` (a (1, C, h, w) map).
-
-    Measured, not derived: the side of the square of input pixels with a non-zero gradient
-    d features[:, :, h/2, w/2] / d x at a random input. For stacks of convolutions and pooling this is the
-    theoretical receptive field (the effective one, where the gradient is large, is smaller).
-    """
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(1, channels, image_size, image_size, generator=g, requires_grad=True)
-    h = features(x)
-    h[:, :, h.shape[-2] // 2, h.shape[-1] // 2].abs().sum().backward()
-    support = x.grad[0].abs().sum(0) > 0
-    rows, cols = support.any(1).nonzero().flatten(), support.any(0).nonzero().flatten()
-    return int(max(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1))
-
-
-def conv_attention(size: int, kernel_size: int = 3) -> torch.Tensor:
-    """The "attention map" of a k x k convolution with equal weights: each query spreads 1/k^2 over its k x k
-    neighbourhood (renormalised at the borders). (N, N) for an ``size`` x ``size`` grid: the baseline a
-    convolution layer's receptive field gives."""
-    n = size * size
-    r, c = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
-    r, c = r.flatten(), c.flatten()
-    near = ((r[:, None] - r[None, :]).abs() <= kernel_size // 2) & ((c[:, None] - c[None, :]).abs() <= kernel_size // 2)
-    beta = near.double()
-    return (beta / beta.sum(1, keepdim=True)).float().reshape(n, n)
-
-
-def uniform_attention(n_queries: int, n_keys: int | None = None) -> torch.Tensor:
-    """Every query looks everywhere equally: beta_{j,i} = 1 / N_keys."""
-    n_keys = n_keys or n_queries
-    return torch.full((n_queries, n_keys), 1.0 / n_keys)
-
-
-def shape_mask(images: torch.Tensor, size: int, threshold: float = 0.4) -> torch.Tensor:
-    """Where the coloured shape is, on a ``size`` x ``size`` grid, for the ``shapes`` dataset: (B, size^2) bool.
-
-    The backgrounds are grey (R = G = B) and the shapes saturated, so a cell belongs to the shape when the
-    spread max(R, G, B) - min(R, G, B) of its average colour (in [-1, 1] units) exceeds ``threshold``.
-    """
-    pooled = F.adaptive_avg_pool2d(images.float(), size)
-    spread = pooled.max(dim=1).values - pooled.min(dim=1).values
-    return (spread > threshold).flatten(1)
-
-
-def attention_on_region(beta: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
-    """How much attention queries inside a region give to that region, against its area.
-
-    ``beta`` (B, N, N), ``mask`` (B, N) bool. For queries j inside the mask: mean_j sum_{i in mask} beta_{j,i}
-    ("inside_to_inside"); for queries outside: the mass they give to the outside ("outside_to_outside");
-    with the area fractions that uniform attention would give ("inside_area", "outside_area").
-    """
-    m = mask.to(beta.dtype)
-    mass_in = (beta * m[:, None, :]).sum(-1)  # (B, N): mass each query puts inside
-    inside, outside = mask, ~mask
-    out = {
-        "inside_to_inside": float(mass_in[inside].mean()) if inside.any() else float("nan"),
-        "outside_to_outside": float((1 - mass_in)[outside].mean()) if outside.any() else float("nan"),
-        # what a query sees under uniform attention, averaged over the same queries
-        "inside_area": float(m.mean(1, keepdim=True).expand_as(m)[inside].mean()) if inside.any() else float("nan"),
-        "outside_area": float((1 - m.mean(1, keepdim=True)).expand_as(m)[outside].mean())
-        if outside.any() else float("nan"),
-    }
-    return out
-
-
-# --------------------------------------------------------------------------- spectral normalisation, measured
-def _is_sn(module: nn.Module) -> bool:
-    return hasattr(module, "parametrizations") and "weight" in module.parametrizations
-
-
-def raw_weight(module: nn.Module) -> torch.Tensor:
-    """The weight the optimiser updates: W itself, or the unnormalised W of a spectrally normalised layer."""
-    return module.parametrizations.weight.original if _is_sn(module) else module.weight
-
-
-@torch.no_grad()
-def effective_weight(module: nn.Module) -> torch.Tensor:
-    """The weight the layer applies: W / sigma_hat(W) for a spectrally normalised layer, W otherwise.
-
-    sigma_hat = u^T W v is spectral norm's running power-iteration estimate. Reading ``module.weight`` in training
-    mode would step the power iteration (and change the layer); here the parametrisation is read in eval mode.
-    """
-    if not _is_sn(module):
-        return module.weight.detach()
-    sn = module.parametrizations.weight[0]
-    was = sn.training
-    sn.eval()
-    try:
-        return module.weight.detach().clone()
-    finally:
-        sn.train(was)
-
-
-def weight_layers(model: nn.Module):
-    """(name, module) for every conv, linear and embedding layer of ``model`` except the per-class tables of
-    conditional batch norm: the layers spectral normalisation applies to in SAGAN."""
-    skip = {f"{name}." for name, m in model.named_modules() if isinstance(m, ConditionalBatchNorm2d)}
-    for name, module in model.named_modules():
-        if isinstance(module, (nn.Conv2d, nn.Linear, nn.Embedding)) and not any(name.startswith(s) for s in skip):
-            yield name, module
-
-
-def conv_operator_norm(conv: nn.Conv2d, size: int, iters: int = 50, seed: int = 0) -> float:
-    """The true Lipschitz constant (spectral norm) of a conv layer acting on ``size`` x ``size`` inputs.
-
-    Spectral normalisation divides by sigma of the weight reshaped to (out, in * k * k); the linear map the
-    convolution applies to a whole feature map has a different norm (up to k times larger, Sedghi et al.,
-    2019). Estimated by power iteration on x -> conv(x) (bias removed) and its adjoint.
-    """
-    weight = effective_weight(conv)
-    padding = conv.padding
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(1, weight.shape[1], size, size, generator=g, dtype=weight.dtype)
-    sigma = 0.0
-    for _ in range(iters):
-        x = x / x.norm()
-        y = F.conv2d(x, weight, padding=padding)
-        sigma = float(y.norm())
-        x = F.conv_transpose2d(y, weight, padding=padding)
-    return sigma
-
-
-@torch.no_grad()
-def spectral_report(model: nn.Module, conv_size: dict[str, int] | None = None) -> list[dict]:
-    """For every spectrally normalised layer of ``model``, one dict:
-
-    - ``sigma_raw``: sigma(W) of the raw weight, exact (``torch.linalg.svdvals`` of W reshaped to (out, -1));
-    - ``sigma_hat``: spectral norm's power-iteration estimate u^T W v (one step per training forward);
-    - ``sigma_sn``: sigma(W / sigma_hat(W)), exact: ~1 once u has converged;
-    - ``conv_operator_norm`` for convs whose input size is given in ``conv_size[name]``.
-
-    Nothing is changed (the power iteration is not stepped).
-    """
-    rows = []
-    for name, module in weight_layers(model):
-        if not _is_sn(module):
-            continue
-        W = raw_weight(module).detach()
-        sn = module.parametrizations.weight[0]
-        row = {"layer": name, "shape": tuple(W.shape),
-               "sigma_raw": float(top_singular_values(W, k=1)[0]),
-               "sigma_hat": float(sn._u @ (W.flatten(1) @ sn._v)),
-               "sigma_sn": float(top_singular_values(effective_weight(module), k=1)[0])}
-        if conv_size and name in conv_size and isinstance(module, nn.Conv2d):
-            row["conv_operator_norm"] = conv_operator_norm(module, conv_size[name])
-        rows.append(row)
-    return rows
-
-
-class SpectrumRecorder:
-    """The singular values of every weight of a model over training (BigGAN Sec. 4 records sigma_0 the same way).
-
-    ``record(step)`` stores, for each layer of ``weight_layers(model)``, the whole spectrum of the weight the layer
-    applies (``effective``: W / sigma_hat for spectrally normalised layers, whose sigma_0 stays ~1) and, for those,
-    of the raw weight the optimiser moves (``raw``). ``state_dict`` / ``load_state_dict`` make it checkpointable.
-    """
-
-    def __init__(self, model: nn.Module):
-        self.model = model
-        self.layers = [name for name, _ in weight_layers(model)]
-        self.normalised = {name: _is_sn(m) for name, m in weight_layers(model)}
-        self.steps: list[int] = []
-        self.effective: dict[str, list[torch.Tensor]] = {name: [] for name in self.layers}
-        self.raw: dict[str, list[torch.Tensor]] = {name: [] for name in self.layers}
-
-    @torch.no_grad()
-    def record(self, step: int):
-        self.steps.append(int(step))
-        for name, module in weight_layers(self.model):
-            self.effective[name].append(top_singular_values(effective_weight(module), k=None).cpu())
-            if self.normalised[name]:
-                self.raw[name].append(top_singular_values(raw_weight(module), k=None).cpu())
-
-    def top(self, layer: str, k: int = 3, raw: bool = False) -> torch.Tensor:
-        """sigma_0..sigma_{k-1} of ``layer`` at every recorded step: (T, k)."""
-        values = (self.raw if raw else self.effective)[layer]
-        return torch.stack([v[:k] for v in values]) if values else torch.empty(0, k)
-
-    def state_dict(self) -> dict:
-        return {"steps": list(self.steps), "effective": {k: list(v) for k, v in self.effective.items()},
-                "raw": {k: list(v) for k, v in self.raw.items()}}
-
-    def load_state_dict(self, state: dict):
-        self.steps = list(state["steps"])
-        self.effective = {k: list(v) for k, v in state["effective"].items()}
-        self.raw = {k: list(v) for k, v in state["raw"].items()}
-
-
-# --------------------------------------------------------------------------- the explorers
-def _query_cell(x: int, y: int, size: int, grid: int) -> tuple[int, int]:
-    """The (row, col) cell of a ``grid`` x ``grid`` map that contains pixel (x, y) of a ``size`` image."""
-    if not (0 <= x < size and 0 <= y < size):
-        raise ValueError(f"query pixel (x, y) must be inside the {size} x {size} image, got ({x}, {y})")
-    return y * grid // size, x * grid // size
-
-
-def render_attention(image: torch.Tensor, beta: torch.Tensor, x: int, y: int, title: str = "", alpha: float = 0.6,
-                     window: float | None = None):
-    """Three panels: the image with the query marked, the attention of that query over the image (overlay), and
-    the attention map alone; with this query's mean attention distance.
-
-    ``image`` (C, S, S) in [-1, 1]; ``beta`` (N_q, N_k) for one image (queries and keys on square grids); the
-    query is the grid cell containing pixel (x, y). ``window``: draw a square of that many pixels around the
-    query (e.g. the receptive field of the features the attention block receives). Returns the Figure.
-    """
-    from matplotlib.patches import Rectangle
-
-    from ..viz import to_unit
-
-    size = image.shape[-1]
-    hq, hk = math.isqrt(beta.shape[0]), math.isqrt(beta.shape[1])
-    row, col = _query_cell(x, y, size, hq)
-    j = row * hq + col
-    heat = beta[j].reshape(1, 1, hk, hk).float()
-    heat_img = F.interpolate(heat, size=(size, size), mode="nearest")[0, 0]
-    picture = to_unit(image).permute(1, 2, 0).squeeze(-1).numpy()
-    cmap = "gray" if picture.ndim == 2 else None
-    cell = size / hq
-    centre = ((col + 0.5) * cell - 0.5, (row + 0.5) * cell - 0.5)  # (x, y) in imshow coordinates
-    distance = float(mean_attention_distance(beta, size, per_query=True)[j])
-
-    fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))
-    axes[0].imshow(picture, cmap=cmap, interpolation="nearest")
-    axes[0].set_title("sample and query")
-    axes[1].imshow(picture, cmap=cmap, interpolation="nearest")
-    axes[1].imshow(heat_img.numpy(), cmap="inferno", alpha=alpha, interpolation="nearest")
-    axes[1].set_title("attention over the image")
-    im = axes[2].imshow(beta[j].reshape(hk, hk).float().numpy(), cmap="inferno", interpolation="nearest",
-                        extent=(-0.5, size - 0.5, size - 0.5, -0.5))
-    axes[2].set_title(f"beta_(j,i), query cell ({row},{col}) of {hq}x{hq}")
-    fig.colorbar(im, ax=axes[2], fraction=0.046, pad=0.04, label="attention weight")
-    for ax in axes:
-        ax.plot(*centre, marker="x", color="cyan", markersize=10, markeredgewidth=2.5)
-        if window:
-            ax.add_patch(Rectangle((centre[0] - window / 2, centre[1] - window / 2), window, window, fill=False,
-                                   edgecolor="cyan", linestyle="--", linewidth=1))
-        ax.set_xlim(-0.5, size - 0.5)
-        ax.set_ylim(size - 0.5, -0.5)
-        ax.set_xlabel("x (pixels)")
-        ax.set_ylabel("y (pixels)")
-    fig.suptitle(f"{title}  mean attention distance of this query: {distance:.1f} px".strip())
-    fig.tight_layout()
-    return fig
-
-
-def attention_explorer(images: torch.Tensor, maps: dict[str, torch.Tensor], labels: list[str] | None = None,
-                       windows: dict[str, float] | None = None,
-                       title: str = "Where does a query look? (SAGAN attention, Sec. 3)"):
-    """Explorer over ``images`` (B, C, S, S) and their attention ``maps`` ({layer name: beta (B, N_q, N_k)}):
-    choose a sample, a layer and a query pixel (x, y) and see where the query's cell looks. ``windows`` (pixels,
-    per layer) draws the receptive field of that layer's input around the query."""
-    import ipywidgets as widgets
-
-    from ..widgets import choice, explorer
-
-    size = images.shape[-1]
-    windows = windows or {}
-
-    def render(sample, layer, x, y):
-        label = f"sample {sample}" + (f" ({labels[sample]})" if labels else "") + f", {layer}."
-        return render_attention(images[sample], maps[layer][sample], x, y, title=label, window=windows.get(layer))
-
-    return explorer(
-        render, title=title,
-        sample=widgets.IntSlider(value=0, min=0, max=images.shape[0] - 1, description="sample"),
-        layer=choice(list(maps), description="layer"),
-        x=widgets.IntSlider(value=size // 2, min=0, max=size - 1, description="query x"),
-        y=widgets.IntSlider(value=size // 2, min=0, max=size - 1, description="query y"),
-    )
-
-
-def render_spectra(spectra: dict[str, SpectrumRecorder], layer: str, step: int, k: int = 3, title: str = ""):
-    """Two panels for one layer in several runs (``spectra[run] = SpectrumRecorder``):
-
-    left, sigma_0..sigma_{k-1} of the applied weight over training (solid; dotted: the raw weight of a spectrally
-    normalised layer, sigma_0 only); right, the whole spectrum at the last recorded step <= ``step``.
-    """
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for c, (run, rec) in enumerate(spectra.items()):
-        if layer not in rec.effective or not rec.steps:
-            continue
-        color = colors[c % len(colors)]
-        sn = " (SN)" if rec.normalised[layer] else " (no SN)"
-        top = rec.top(layer, k)
-        for i in range(top.shape[1]):
-            axes[0].plot(rec.steps, top[:, i].numpy(), color=color, alpha=1.0 - 0.3 * i,
-                         lw=2 if i == 0 else 1, label=f"{run}{sn}: sigma_0..{k - 1}" if i == 0 else None)
-        if rec.normalised[layer]:
-            axes[0].plot(rec.steps, rec.top(layer, 1, raw=True)[:, 0].numpy(), color=color, ls=":",
-                         label=f"{run}: sigma_0 of the raw W")
-        past = [i for i, s in enumerate(rec.steps) if s <= step] or [0]
-        i = past[-1]
-        spectrum = rec.effective[layer][i].numpy()
-        axes[1].plot(range(len(spectrum)), spectrum, "o-", ms=3, color=color, label=f"{run}{sn}, step {rec.steps[i]}")
-    axes[0].axvline(step, color="gray", lw=0.8, ls="--")
-    axes[0].set(xlabel="step", ylabel="singular value", yscale="log",
-                title=f"top {k} singular values of {layer}")
-    axes[1].set(xlabel="index i (sorted)", ylabel="sigma_i", yscale="log", title=f"whole spectrum at step <= {step}")
-    for ax in axes:
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize="x-small")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
-
-
-def spectrum_explorer(spectra: dict[str, dict[str, SpectrumRecorder]],
-                      title: str = "Singular values of every weight, over training"):
-    """Explorer over ``spectra[run][net]`` (net: "G" or "D"; e.g. ``{run: monitor.spectra}``): pick a layer
-    ("G/blocks.0.conv1", ...) and a step; see ``render_spectra`` for that layer in every run."""
-    import ipywidgets as widgets
-
-    from ..widgets import choice, explorer
-
-    layers = []
-    for nets in spectra.values():
-        for net, rec in nets.items():
-            layers += [f"{net}/{name}" for name in rec.layers if f"{net}/{name}" not in layers]
-    steps = sorted({s for nets in spectra.values() for rec in nets.values() for s in rec.steps})
-
-    def render(layer, step):
-        net, name = layer.split("/", 1)
-        return render_spectra({run: nets[net] for run, nets in spectra.items() if net in nets}, name, step)
-
-    return explorer(render, title=title, layer=choice(layers, description="layer"),
-                    step=widgets.SelectionSlider(options=steps, value=steps[-1], description="step"))
