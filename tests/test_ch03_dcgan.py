@@ -1,16 +1,20 @@
 """Chapter 03: DCGAN (Radford, Metz & Chintala, 2015, arXiv 1511.06434): the networks, the guidelines of Sec. 3,
-the initialisation of Sec. 4, the training step, the latent-space explorers of Sec. 6, the linear probe of
-Sec. 5.1 and the exercise checks."""
+the initialisation of Sec. 4, the training step (``dcgan.train_step``, the chapter contract) and the experiment arms,
+the latent-space explorers of Sec. 6 (``gan_course.lab.dcgan``), the linear probe of Sec. 5.1 and the exercise
+checks."""
 
+import dataclasses
 import math
 
 import pytest
 import torch
 from torch import nn
 
-from gan_course import analysis
+from gan_course import analysis, sampling
 from gan_course.exercises import ExerciseError, ch03
+from gan_course.lab import dcgan as dcgan_lab
 from gan_course.models import dcgan
+from gan_course.training import Batches, Run
 
 
 # ---------------------------------------------------------------------------- shapes and architecture
@@ -33,6 +37,19 @@ def test_generator_accepts_z_as_a_1x1_image():
     z = torch.randn(3, 10)
     G.eval()
     assert torch.equal(G(z), G(z.view(3, 10, 1, 1)))
+
+
+def test_constructors_take_keyword_arguments_only():
+    with pytest.raises(TypeError):
+        dcgan.Generator(100, 1, 32)
+    with pytest.raises(TypeError):
+        dcgan.Discriminator(1, 32)
+
+
+def test_levels_counts_the_stride_2_layers():
+    assert [dcgan.levels(s) for s in (8, 32, 64)] == [1, 3, 4]
+    with pytest.raises(ValueError, match="power of two"):
+        dcgan.levels(4)
 
 
 def test_bad_image_size_is_a_clear_error():
@@ -90,13 +107,29 @@ def test_networks_are_deterministic_under_a_seed():
     torch.manual_seed(3)
     b = dcgan.Generator(width=8)(torch.ones(2, 100))
     assert torch.equal(a, b)
-    assert torch.equal(dcgan.latent(7), dcgan.latent(7)) and not torch.equal(dcgan.latent(7), dcgan.latent(8))
+    assert torch.equal(dcgan_lab.latent(7), dcgan_lab.latent(7))
+    assert not torch.equal(dcgan_lab.latent(7), dcgan_lab.latent(8))
 
 
 def test_optimizers_use_the_papers_adam_settings():
     opt_G, opt_D = dcgan.optimizers(dcgan.Generator(width=8), dcgan.Discriminator(width=8))
     for opt in (opt_G, opt_D):
         assert opt.param_groups[0]["lr"] == 2e-4 and opt.param_groups[0]["betas"] == (0.5, 0.999)
+    opt_G, opt_D = dcgan.optimizers(dcgan.Generator(width=8), dcgan.Discriminator(width=8),
+                                    dcgan.Config(lr_D=1e-3, beta1=0.9))
+    assert opt_G.param_groups[0]["lr"] == 2e-4 and opt_D.param_groups[0]["lr"] == 1e-3
+    assert opt_D.param_groups[0]["betas"] == (0.9, 0.999)
+
+
+def test_config_defaults_are_the_papers_and_bad_values_are_clear_errors():
+    cfg = dcgan.Config()
+    assert (cfg.lr_G, cfg.lr_D, cfg.beta1, cfg.batch_size, cfg.d_steps) == (2e-4, 2e-4, 0.5, 128, 1)
+    with pytest.raises(ValueError, match="d_steps"):
+        dcgan.Config(d_steps=0)
+    with pytest.raises(ValueError, match="lr_D"):
+        dcgan.Config(lr_D=-1.0)
+    with pytest.raises(ValueError, match="beta1"):
+        dcgan.Config(beta1=1.0)
 
 
 # ---------------------------------------------------------------------------- training
@@ -113,35 +146,81 @@ class _TinyImages(torch.utils.data.Dataset):
         return self.images[i], self.targets[i]
 
 
-def _tiny_run(name, **kw):
+def _tiny_networks():
     torch.manual_seed(0)
-    G, D = dcgan.Generator(z_dim=8, image_size=8, width=4), dcgan.Discriminator(image_size=8, width=4)
-    run = dcgan.train(name, G, D, _TinyImages(), 2, batch_size=16, progress=False, live=False, **kw)
+    return dcgan.Generator(z_dim=8, image_size=8, width=4), dcgan.Discriminator(image_size=8, width=4)
+
+
+def test_train_step_logs_the_contract_keys_and_updates_both_players(tmp_build):
+    G, D = _tiny_networks()
+    before = {k: [p.detach().clone() for p in net.parameters()] for k, net in (("G", G), ("D", D))}
+    cfg = dcgan.Config(batch_size=16)
+    opt_G, opt_D = dcgan.optimizers(G, D, cfg)
+    run = Run("step", {"G": G, "D": D}, {"G": opt_G, "D": opt_D}, progress=False, live=False)
+    batches = Batches(_TinyImages(), cfg.batch_size, seed=0)
+    logs = dcgan.train_step(run, G, D, batches, cfg)
+    assert set(logs) == {"loss_D", "loss_G", "D_real", "D_fake"}
+    assert all(torch.is_tensor(v) and v.dim() == 0 and not v.requires_grad for v in logs.values())
+    assert 0 < logs["D_real"] < 1 and 0 < logs["D_fake"] < 1
+    for key, net in (("G", G), ("D", D)):
+        assert any(not torch.equal(p, q) for p, q in zip(net.parameters(), before[key], strict=True)), key
+    assert all(p.requires_grad for p in D.parameters())          # D is unfrozen again after G's step
+    assert batches.position == 16                                # d_steps = 1: one real batch
+
+
+def test_train_step_takes_d_steps_discriminator_steps(tmp_build):
+    G, D = _tiny_networks()
+    cfg = dcgan.Config(batch_size=16, d_steps=3)
+    opt_G, opt_D = dcgan.optimizers(G, D, cfg)
+    run = Run("k", {"G": G, "D": D}, {"G": opt_G, "D": opt_D}, progress=False, live=False)
+    batches = Batches(_TinyImages(), cfg.batch_size, seed=0)
+    dcgan.train_step(run, G, D, batches, cfg)
+    assert batches.position == 48 and opt_D.state[next(iter(D.parameters()))]["step"] == 3
+
+
+def _tiny_arm(name, **kw):
+    G, D = _tiny_networks()
+    run = dcgan_lab.train_arm(name, G, D, _TinyImages(), 2, dcgan.Config(batch_size=16, d_steps=2), progress=False,
+                              live=False, **kw)
     return G, run
 
 
-def test_train_logs_and_is_deterministic(tmp_build):
-    G1, run1 = _tiny_run("a", d_steps=2)
-    G2, run2 = _tiny_run("b", d_steps=2)
-    assert set(run1.history.keys()) == {"loss_D", "loss_G", "D_x", "D_G_z"}
-    assert run1.step == 2 and run1.config["d_steps"] == 2
+def test_train_arm_logs_and_is_deterministic(tmp_build):
+    G1, run1 = _tiny_arm("a")
+    G2, run2 = _tiny_arm("b")
+    assert set(run1.history.keys()) == {"loss_D", "loss_G", "D_real", "D_fake"}
+    assert run1.step == 2 and run1.config["d_steps"] == 2 and run1.config["seed"] == 0
     assert run1.history.values("loss_D") == run2.history.values("loss_D")
     for p, q in zip(G1.parameters(), G2.parameters(), strict=True):
         assert torch.equal(p, q)
-    assert all(0 < v < 1 for v in run1.history.values("D_G_z"))
+    assert all(0 < v < 1 for v in run1.history.values("D_fake"))
 
 
-def test_train_logs_eval_fn_every_eval_every_steps_and_at_the_end(tmp_build):
+def test_train_arm_runs_the_notebooks_loop(tmp_build):
+    """An arm is the notebook's loop: the same seed and Config give the same weights as the loop written out."""
+    G1, run1 = _tiny_arm("arm")
+    G2, D2 = _tiny_networks()
+    cfg = dcgan.Config(batch_size=16, d_steps=2)
+    opt_G, opt_D = dcgan.optimizers(G2, D2, cfg)
+    torch.manual_seed(0)
+    run2 = Run("loop", {"G": G2, "D": D2}, {"G": opt_G, "D": opt_D}, progress=False, live=False)
+    batches = Batches(_TinyImages(), cfg.batch_size, seed=0)
+    for _ in run2.steps(2):
+        run2.log(**dcgan.train_step(run2, G2, D2, batches, cfg))
+    assert run1.history.values("loss_G") == run2.history.values("loss_G")
+    assert all(torch.equal(p, q) for p, q in zip(G1.parameters(), G2.parameters(), strict=True))
+
+
+def test_train_arm_logs_eval_fn_every_eval_every_steps_and_at_the_end(tmp_build):
     calls = []
 
     def eval_fn(G):
         calls.append(G.training)
         return {"fid": float(len(calls))}
 
-    torch.manual_seed(0)
-    G, D = dcgan.Generator(z_dim=8, image_size=8, width=4), dcgan.Discriminator(image_size=8, width=4)
-    run = dcgan.train("e", G, D, _TinyImages(), 5, batch_size=16, progress=False, live=False, eval_fn=eval_fn,
-                      eval_every=2)
+    G, D = _tiny_networks()
+    run = dcgan_lab.train_arm("e", G, D, _TinyImages(), 5, dataclasses.replace(dcgan.Config(), batch_size=16),
+                              progress=False, live=False, eval_fn=eval_fn, eval_every=2)
     assert run.history.steps("fid") == [1, 3, 4] and run.history.values("fid") == [1.0, 2.0, 3.0]
     assert G.training                                          # evaluation does not leave G in eval mode
 
@@ -149,16 +228,16 @@ def test_train_logs_eval_fn_every_eval_every_steps_and_at_the_end(tmp_build):
 def test_sample_restores_training_mode_and_sampler_is_seeded():
     G = dcgan.Generator(z_dim=8, image_size=8, width=4)
     G.train()
-    out = dcgan.sample(G, torch.randn(3, 8))
+    out = sampling.sample(G, torch.randn(3, 8))
     assert out.shape == (3, 1, 8, 8) and G.training
-    fn = dcgan.sampler(G, seed=1)
+    fn = sampling.sampler(G, seed=1)
     assert torch.equal(fn(4), fn(4))
 
 
 # ---------------------------------------------------------------------------- explorers (Sec. 6)
 def test_latent_arithmetic_averages_then_adds_bounded_noise():
     z_a, z_b, z_c = torch.ones(3, 5), torch.zeros(3, 5), 2 * torch.ones(3, 5)
-    out = dcgan.latent_arithmetic(z_a, z_b, z_c, n=6, noise=0.25)
+    out = dcgan_lab.latent_arithmetic(z_a, z_b, z_c, n=6, noise=0.25)
     assert out.shape == (6, 5)
     assert torch.equal(out[0], 3 * torch.ones(5))
     assert (out[1:] - 3).abs().max() <= 0.25
@@ -166,7 +245,7 @@ def test_latent_arithmetic_averages_then_adds_bounded_noise():
 
 def test_interpolation_explorer_headless():
     G = dcgan.Generator(z_dim=8, image_size=8, width=4)
-    ex = dcgan.interpolation_explorer(G)
+    ex = dcgan_lab.interpolation_explorer(G)
     assert ex.state["renders"] == 1
     ex.controls["method"].value = "lerp"
     ex.controls["steps"].value = 5
@@ -181,7 +260,7 @@ def _judge(images):
 
 def test_latent_pool_selects_by_judged_labels():
     G = dcgan.Generator(z_dim=8, image_size=8, width=4)
-    pool = dcgan.LatentPool(G, _judge, n=64)
+    pool = dcgan_lab.LatentPool(G, _judge, n=64)
     index = pool.select(label=1, bold=0)
     assert all(pool.labels["label"][i] == 1 and pool.labels["bold"][i] == 0 for i in index)
     assert pool.concept(2, label=1).shape == (2, 8)
@@ -191,8 +270,8 @@ def test_latent_pool_selects_by_judged_labels():
 
 def test_arithmetic_explorer_headless():
     G = dcgan.Generator(z_dim=8, image_size=8, width=4)
-    pool = dcgan.LatentPool(G, _judge, n=200)
-    ex = dcgan.arithmetic_explorer(G, pool, classes=["dark", "bright"], judge=_judge, attribute="bold")
+    pool = dcgan_lab.LatentPool(G, _judge, n=200)
+    ex = dcgan_lab.arithmetic_explorer(G, pool, classes=["dark", "bright"], judge=_judge, attribute="bold")
     ex.controls["k"].value = 2
     ex.controls["char_x"].value = 1
     assert ex.state["values"]["k"] == 2 and ex.state["renders"] == 3
@@ -202,26 +281,26 @@ def test_arithmetic_explorer_headless():
 
 def test_render_arithmetic_says_when_the_pool_lacks_a_concept():
     G = dcgan.Generator(z_dim=8, image_size=8, width=4)
-    pool = dcgan.LatentPool(G, _judge, n=20)
-    fig = dcgan.render_arithmetic(G, pool, a=dict(label=1), b=dict(label=0), c=dict(label=7), k=3)
+    pool = dcgan_lab.LatentPool(G, _judge, n=20)
+    fig = dcgan_lab.render_arithmetic(G, pool, a=dict(label=1), b=dict(label=0), c=dict(label=7), k=3)
     assert "not enough samples" in fig.axes[0].get_title()
     assert "match" in fig.axes[0].texts[0].get_text()
 
 
 def test_arithmetic_scores_count_successes_against_the_judge():
     G = dcgan.Generator(z_dim=8, image_size=8, width=4).eval()
-    pool = dcgan.LatentPool(G, _judge, n=400)
+    pool = dcgan_lab.LatentPool(G, _judge, n=400)
 
     def judge(images):                         # sees everything as character 1, bold iff the first pixel is bright
         return {"label": torch.ones(len(images), dtype=torch.long), "bold": (images[:, 0, 0, 0] > 0).long()}
 
-    scores = dcgan.arithmetic_scores(G, pool, judge, [(0, 1), (1, 0), (0, 1)], attribute="bold", k=2)
+    scores = dcgan_lab.arithmetic_scores(G, pool, judge, [(0, 1), (1, 0), (0, 1)], attribute="bold", k=2)
     assert scores["pairs_used"] == 3
     assert scores["label"] == pytest.approx(2 / 3)             # judged "1" is right for the pairs (0, 1) only
     assert 0 <= scores["success"] <= min(scores["label"], scores["bold"])
     assert 0 <= scores["baseline_bold"] <= 1
     assert scores["images"].shape == scores["baseline_images"].shape == (3, 1, 8, 8) and scores["targets"] == [1, 0, 1]
-    empty = dcgan.arithmetic_scores(G, pool, judge, [(5, 6)], attribute="bold")   # no sample has label 5
+    empty = dcgan_lab.arithmetic_scores(G, pool, judge, [(5, 6)], attribute="bold")   # no sample has label 5
     assert empty["pairs_used"] == 0 and math.isnan(empty["success"])
 
 

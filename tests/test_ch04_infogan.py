@@ -1,6 +1,7 @@
 """Chapter 04: InfoGAN (Chen et al., 2016, arXiv 1606.03657): the latent split, G and the D/Q pair sharing one body,
-the variational bound L_I of Eq. 5 (a lower bound on I(c; G(z, c)), tight at the true posterior), the training step,
-the measures of what the codes mean, the explorers (headless) and the exercise checks."""
+the variational bound L_I of Eq. 5 (a lower bound on I(c; G(z, c)), tight at the true posterior), the training step
+(``ig.train_step``, the chapter contract) and the experiment arms, the measures of what the codes mean
+(``gan_course.lab.infogan``), the explorers (headless) and the exercise checks."""
 
 import math
 
@@ -8,16 +9,21 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from gan_course.data.base import TensorImageDataset
 from gan_course.exercises import ExerciseError, ch04
+from gan_course.lab import dcgan as dcgan_lab
+from gan_course.lab import infogan as ig_lab
 from gan_course.models import infogan as ig
+from gan_course.training import Batches, Run
 
 LATENT = ig.Latent(z_dim=8, categories=10, continuous=2)
 
 
 def _pair(image_size=28, channels=1, **kw):
     torch.manual_seed(0)
-    return (ig.Generator(LATENT, channels, image_size, width=8, hidden=32),
-            ig.Discriminator(LATENT, channels, image_size, width=8, hidden=32, q_hidden=16, **kw))
+    return (ig.Generator(latent=LATENT, channels=channels, image_size=image_size, width=8, hidden=32),
+            ig.Discriminator(latent=LATENT, channels=channels, image_size=image_size, width=8, hidden=32, q_hidden=16,
+                             **kw))
 
 
 # ----------------------------------------------------------------------------------------- the latent split
@@ -121,7 +127,7 @@ def test_L_I_is_a_lower_bound_on_the_mutual_information_tight_at_the_true_poster
         wrong_q = ig.QOutput(torch.randn(K, K, generator=torch.Generator().manual_seed(seed))[x], zeros, zeros)
         assert float(ig.mutual_information_bound(wrong_q, c, zeros, latent)["cat"]) < exact
     # and the plug-in mutual_information estimate agrees
-    assert math.isclose(ig.mutual_information(c, x), exact, abs_tol=5e-3)
+    assert math.isclose(ig_lab.mutual_information(c, x), exact, abs_tol=5e-3)
 
 
 def test_info_loss_is_minus_lambda_weighted_bound():
@@ -134,8 +140,6 @@ def test_info_loss_is_minus_lambda_weighted_bound():
 
 # ----------------------------------------------------------------------------------------- training
 def _data(n=64, size=28, channels=1):
-    from gan_course.data.base import TensorImageDataset
-
     images = torch.randint(0, 256, (n, channels, size, size), dtype=torch.uint8)
     return TensorImageDataset(images, torch.zeros(n, dtype=torch.long), classes=["x"])
 
@@ -145,7 +149,8 @@ def test_train_is_deterministic_and_Q_learns_to_read_c(tmp_build):
     runs = []
     for name in ("a", "b"):
         G, D = _pair()
-        runs.append((ig.train(name, G, D, dataset, 40, batch_size=32, progress=False, live=False), G))
+        runs.append((dcgan_lab.train_arm(name, G, D, dataset, 40, ig.Config(batch_size=32), paper=ig, progress=False,
+                                         live=False), G))
     (run_a, G_a), (run_b, G_b) = runs
     assert run_a.history.values("loss_D") == run_b.history.values("loss_D")
     assert all(torch.equal(p, q) for p, q in zip(G_a.parameters(), G_b.parameters(), strict=True))
@@ -155,39 +160,70 @@ def test_train_is_deterministic_and_Q_learns_to_read_c(tmp_build):
 
 def test_lambda_zero_is_a_plain_gan_whose_G_gets_no_information_gradient(tmp_build):
     G, D = _pair()
-    run = ig.train("plain", G, D, _data(), 5, batch_size=32, lambda_cat=0.0, lambda_cont=0.0, progress=False,
-                   live=False)
+    run = dcgan_lab.train_arm("plain", G, D, _data(), 5, ig.Config(batch_size=32, lambda_cat=0.0, lambda_cont=0.0),
+                              paper=ig, progress=False, live=False)
     assert run.config["lambda_cat"] == 0.0
     assert all(p.grad is None or p.grad.abs().sum() == 0 for p in D.q_head.parameters())
 
 
+def test_train_step_logs_the_contract_keys_and_updates_G_D_and_Q(tmp_build):
+    G, D = _pair()
+    before = {k: [p.detach().clone() for p in net.parameters()] for k, net in (("G", G), ("D", D))}
+    cfg = ig.Config(batch_size=16)
+    opt_G, opt_D = ig.optimizers(G, D, cfg)
+    run = Run("step", {"G": G, "D": D}, {"G": opt_G, "D": opt_D}, progress=False, live=False)
+    batches = Batches(_data(), cfg.batch_size, seed=0)
+    logs = ig.train_step(run, G, D, batches, cfg)
+    assert set(logs) == {"loss_D", "loss_G", "D_real", "D_fake", "L_I_cat", "L_I_cont"}
+    assert all(torch.is_tensor(v) and v.dim() == 0 and not v.requires_grad for v in logs.values())
+    assert 0 < logs["D_real"] < 1 and 0 < logs["D_fake"] < 1 and logs["L_I_cat"] <= math.log(10) + 1e-6
+    for key, net in (("G", G), ("D", D)):
+        assert any(not torch.equal(p, q) for p, q in zip(net.parameters(), before[key], strict=True)), key
+    assert D.q_head[0].weight.grad.abs().sum() > 0                 # lambda > 0: Q is trained by D's step
+    assert all(p.requires_grad for p in D.parameters())            # D and Q are unfrozen after G's step
+    assert batches.position == 16
+
+
+def test_config_defaults_are_the_papers_and_bad_values_are_clear_errors():
+    cfg = ig.Config()
+    assert (cfg.lambda_cat, cfg.lambda_cont, cfg.lr_G, cfg.lr_D) == (1.0, 0.1, 1e-3, 2e-4)
+    with pytest.raises(ValueError, match="got lambda_cont = -0.1"):
+        ig.Config(lambda_cont=-0.1)
+    with pytest.raises(ValueError, match="got lr_G = 0.0"):
+        ig.Config(lr_G=0.0)
+    with pytest.raises(TypeError):
+        ig.Generator(LATENT)                                        # keyword-only: Generator(latent=...)
+    with pytest.raises(TypeError):
+        ig.Latent(8, 10, 2)
+
+
 def test_sample_with_codes_is_seeded_and_restores_mode():
     G, _ = _pair()
-    a, c_a, k_a = ig.sample_with_codes(G, 20, seed=3)
-    b, c_b, k_b = ig.sample_with_codes(G, 20, seed=3)
+    a, c_a, k_a = ig_lab.sample_with_codes(G, 20, seed=3)
+    b, c_b, k_b = ig_lab.sample_with_codes(G, 20, seed=3)
     assert torch.equal(a, b) and torch.equal(c_a, c_b) and torch.equal(k_a, k_b) and G.training
-    assert ig.sampler(G, seed=1)(7).shape == (7, 1, 28, 28)
+    assert ig_lab.sampler(G, seed=1)(7).shape == (7, 1, 28, 28)
 
 
 # ----------------------------------------------------------------------------------------- measuring the codes
 def test_code_agreement_purity_matching_and_nmi():
     labels = torch.arange(10).repeat(30)
     perm = torch.tensor([3, 7, 0, 1, 9, 2, 8, 4, 6, 5])
-    out = ig.code_agreement(perm[labels], labels, 10)
+    out = ig_lab.code_agreement(perm[labels], labels, 10)
     assert out["purity"] == 1.0 and out["matched_accuracy"] == 1.0 and math.isclose(out["nmi"], 1.0, rel_tol=1e-9)
     assert all(perm[lab] == code for code, lab in [(c, out["mapping"][c]) for c in range(10)] for lab in [lab])
-    merged = ig.code_agreement(labels // 2, labels, 10)            # 5 codes, two labels each
+    merged = ig_lab.code_agreement(labels // 2, labels, 10)            # 5 codes, two labels each
     assert merged["purity"] == 0.5 and merged["matched_accuracy"] == 0.5
     assert math.isclose(merged["nmi"], math.log(5) / math.log(10), rel_tol=1e-9)
-    noise = ig.code_agreement(torch.randint(0, 10, (3000,), generator=torch.Generator().manual_seed(0)),
+    noise = ig_lab.code_agreement(torch.randint(0, 10, (3000,), generator=torch.Generator().manual_seed(0)),
                               torch.arange(10).repeat(300), 10)
     assert noise["nmi"] < 0.02 and noise["matched_accuracy"] < 0.2
 
 
 def test_quantize_makes_equal_frequency_bins():
-    q = ig.quantize(torch.randn(1000), bins=10)
+    q = ig_lab.quantize(torch.randn(1000), bins=10)
     assert torch.equal(torch.bincount(q), torch.full((10,), 100))
-    assert math.isclose(ig.entropy(q), math.log(10), rel_tol=1e-9)
+    assert math.isclose(ig_lab.entropy(q), math.log(10), rel_tol=1e-9)
 
 
 def test_glyph_moments_see_slant_width_and_thickness():
@@ -197,7 +233,7 @@ def test_glyph_moments_see_slant_width_and_thickness():
         col = 13 + (24 - r) // 3
         img[1, 0, r, col:col + 2] = 1
     img[2, 0, 4:24, 10:18] = 1                                      # wide, thick block
-    m = ig.glyph_moments(img)
+    m = ig_lab.glyph_moments(img)
     assert abs(float(m["slant"][0])) < 1e-5 and float(m["slant"][1]) > 0.2
     assert float(m["width"][2]) > 2 * float(m["width"][0]) and float(m["thickness"][2]) > float(m["thickness"][0])
 
@@ -209,7 +245,7 @@ def test_shape_factor_reader_recovers_real_factors():
     f = shapes.sample_factors(300, generator=g)
     images = shapes.render(f, 32).float() / 127.5 - 1                  # uint8 -> the course's [-1, 1]
     names = list(shapes.FACTOR_NAMES)
-    reader = ig.ShapeFactorReader().fit(images, f[:, 0], f[:, names.index("scale")])
+    reader = ig_lab.ShapeFactorReader().fit(images, f[:, 0], f[:, names.index("scale")])
     read = reader.read(images, shapes=f[:, 0].long())
     for j, name in enumerate(reader.names[2:], start=2):               # scale, x, y, background
         truth = f[:, names.index(name)]
@@ -218,7 +254,7 @@ def test_shape_factor_reader_recovers_real_factors():
     hue_err = (read[:, 1] - f[:, names.index("hue")]).abs()
     assert float(torch.minimum(hue_err, 1 - hue_err).median()) < 0.02
     with pytest.raises(ValueError, match="fit"):
-        ig.ShapeFactorReader().read(images)
+        ig_lab.ShapeFactorReader().read(images)
 
 
 def test_code_factor_nmi_and_mig_recognise_a_disentangled_code():
@@ -227,23 +263,23 @@ def test_code_factor_nmi_and_mig_recognise_a_disentangled_code():
     factors = torch.stack([torch.randint(0, 4, (n,), generator=g).float(), torch.rand(n, generator=g),
                            torch.rand(n, generator=g)], 1)
     disentangled = torch.stack([factors[:, 0], factors[:, 2] * 2 - 1, factors[:, 1] * 2 - 1], 1)
-    nmi = ig.code_factor_nmi(disentangled, factors)
+    nmi = ig_lab.code_factor_nmi(disentangled, factors)
     assert nmi.shape == (3, 3)
     assert nmi[0, 0] > 0.95 and nmi[1, 2] > 0.95 and nmi[2, 1] > 0.95
-    assert nmi[1, 1] < 0.05 and ig.mig(nmi) > 0.9
+    assert nmi[1, 1] < 0.05 and ig_lab.mig(nmi) > 0.9
     mixed = torch.stack([torch.randint(0, 4, (n,), generator=g).float(), factors[:, 1] + factors[:, 2],
                          factors[:, 1] - factors[:, 2]], 1)
-    assert ig.mig(ig.code_factor_nmi(mixed, factors)) < 0.1
+    assert ig_lab.mig(ig_lab.code_factor_nmi(mixed, factors)) < 0.1
 
 
 def test_correlation_ratio_is_the_share_of_variance_explained_by_groups():
     g = torch.arange(4).repeat_interleave(250)
-    assert math.isclose(ig.correlation_ratio(g, g.double() * 3 + 1), 1.0, rel_tol=1e-12)     # constant per group
+    assert math.isclose(ig_lab.correlation_ratio(g, g.double() * 3 + 1), 1.0, rel_tol=1e-12)     # constant per group
     noise = torch.randn(1000, generator=torch.Generator().manual_seed(0))
-    assert ig.correlation_ratio(g, noise) < 0.01
+    assert ig_lab.correlation_ratio(g, noise) < 0.01
     # f = group + noise of variance 1: Var(E[f|g]) = Var(g) = 1.25, Var(f) = 2.25
     mixed = g.double() + torch.randn(1000, generator=torch.Generator().manual_seed(1)).double()
-    assert abs(ig.correlation_ratio(g, mixed) - 1.25 / 2.25) < 0.05
+    assert abs(ig_lab.correlation_ratio(g, mixed) - 1.25 / 2.25) < 0.05
 
 
 def test_code_factor_r2_handles_categorical_and_circular_factors():
@@ -255,15 +291,15 @@ def test_code_factor_r2_handles_categorical_and_circular_factors():
     factors = torch.stack([shape, hue, x], 1)
     # a code that wraps around the hue circle: hue 0.99 and 0.01 are neighbours, and the circle embedding knows it
     codes = torch.stack([shape, (hue + 0.5) % 1 * 2 - 1, x * 2 - 1], 1)
-    R = ig.code_factor_r2(codes, factors, ("shape", "hue", "x"))
+    R = ig_lab.code_factor_r2(codes, factors, ("shape", "hue", "x"))
     assert R[0, 0] > 0.99 and R[1, 1] > 0.9 and R[2, 2] > 0.95
-    assert R[0, 1] < 0.01 and R[2, 0] < 0.01 and ig.mig(R) > 0.85
+    assert R[0, 1] < 0.01 and R[2, 0] < 0.01 and ig_lab.mig(R) > 0.85
 
 
 # ----------------------------------------------------------------------------------------- explorers
 def test_code_explorer_has_a_picker_and_a_slider_per_code_and_rerenders():
     G, _ = _pair()
-    ex = ig.code_explorer(G, n=8)
+    ex = ig_lab.code_explorer(G, n=8)
     assert set(ex.controls) == {"category", "c2", "c3", "seed"}
     assert ex.controls["c2"].min == -2.0 and ex.controls["c2"].max == 2.0
     first = ex.state["figure"].axes[0].images[0].get_array().copy()
@@ -276,12 +312,12 @@ def test_code_explorer_has_a_picker_and_a_slider_per_code_and_rerenders():
 
 def test_traversal_varies_one_code_and_validates():
     G, _ = _pair()
-    fig = ig.render_traversal(G, 1, rows=3)
+    fig = ig_lab.render_traversal(G, 1, rows=3)
     assert fig.axes[0].get_xlabel() == "categorical code c1"
-    fig = ig.render_traversal(G, 3, values=[-1, 0, 1])
+    fig = ig_lab.render_traversal(G, 3, values=[-1, 0, 1])
     assert fig.axes[0].get_xlabel() == "continuous code c3" and len(fig.axes[0].get_xticks()) == 3
     with pytest.raises(ValueError, match="code"):
-        ig.render_traversal(G, 4)
+        ig_lab.render_traversal(G, 4)
 
 
 # ----------------------------------------------------------------------------------------- exercises
@@ -326,12 +362,12 @@ def test_exercise_gaussian_log_likelihood():
 
 def test_exercise_purity():
     assert ch04.check_purity(ch04.reference_purity)
-    assert ch04.check_purity(lambda codes, labels: ig.code_agreement(codes, labels, 10)["purity"])
+    assert ch04.check_purity(lambda codes, labels: ig_lab.code_agreement(codes, labels, 10)["purity"])
     with pytest.raises(ExerciseError, match="arbitrary names"):
         ch04.check_purity(lambda codes, labels: float((codes == labels).float().mean()))
 
     def by_label(codes, labels):
-        n = ig.contingency(codes, labels)
+        n = ig_lab.contingency(codes, labels)
         return float(n.max(0).values.sum() / n.sum())
 
     with pytest.raises(ExerciseError, match="other way round"):

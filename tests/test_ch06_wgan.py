@@ -1,4 +1,5 @@
-"""Chapter 06 (WGAN, WGAN-GP): Example 1, the networks, the penalty and clipping, training, explorers, exercises."""
+"""Chapter 06 (WGAN, WGAN-GP): Example 1, the networks, the penalty and clipping, the training step (the chapter
+contract) and the experiment arms, the lab's measurements and explorers, exercises."""
 
 import math
 
@@ -8,9 +9,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gan_course import sampling
 from gan_course.exercises import ExerciseError, ch06
+from gan_course.lab import dcgan as dcgan_lab
+from gan_course.lab import wgan as wgan_lab
 from gan_course.losses import clip_weights_, gradient_penalty, wasserstein_critic_loss
-from gan_course.models import wgan
+from gan_course.models import dcgan, wgan
+from gan_course.training import Batches, Run
 
 matplotlib.use("Agg")
 
@@ -40,7 +45,7 @@ class _Images(torch.utils.data.Dataset):
 
 # --------------------------------------------------------------------------- Example 1
 def test_parallel_lines_divergences_match_example_1():
-    d = wgan.parallel_lines_divergences(torch.tensor([-0.5, 0.0, 0.25, 1.0]))
+    d = wgan_lab.parallel_lines_divergences(torch.tensor([-0.5, 0.0, 0.25, 1.0]))
     assert torch.allclose(d["W1"], torch.tensor([0.5, 0.0, 0.25, 1.0], dtype=torch.float64))
     assert torch.allclose(d["JS"], torch.tensor([math.log(2), 0, math.log(2), math.log(2)], dtype=torch.float64))
     assert torch.equal(d["TV"], torch.tensor([1.0, 0, 1, 1], dtype=torch.float64))
@@ -49,18 +54,18 @@ def test_parallel_lines_divergences_match_example_1():
 
 def test_empirical_w1_of_parallel_lines_is_abs_theta():
     g = torch.Generator().manual_seed(0)
-    p0 = wgan.parallel_lines_sample(100, 0.0, g)
+    p0 = wgan_lab.parallel_lines_sample(100, 0.0, g)
     pt = p0.clone()
     pt[:, 0] = -0.4                                     # the same z's: the coupling is exact
-    assert wgan.empirical_w1(p0, pt) == pytest.approx(0.4, abs=1e-9)
-    pt = wgan.parallel_lines_sample(100, -0.4, g)      # independent z's: close, never below |theta|
-    assert 0.4 - 1e-9 <= wgan.empirical_w1(p0, pt) < 0.45
+    assert wgan_lab.empirical_w1(p0, pt) == pytest.approx(0.4, abs=1e-9)
+    pt = wgan_lab.parallel_lines_sample(100, -0.4, g)      # independent z's: close, never below |theta|
+    assert 0.4 - 1e-9 <= wgan_lab.empirical_w1(p0, pt) < 0.45
     with pytest.raises(ValueError, match="same shape"):
-        wgan.empirical_w1(p0, pt[:10])
+        wgan_lab.empirical_w1(p0, pt[:10])
 
 
 def test_parallel_lines_explorer_headless():
-    ex = wgan.parallel_lines_explorer()
+    ex = wgan_lab.parallel_lines_explorer()
     assert ex.state["renders"] == 1
     ex.controls["theta"].value = -0.25
     ex.controls["n"].value = 16
@@ -76,28 +81,28 @@ def test_critic_keeps_a_gradient_where_the_discriminator_saturates():
     real = 2 + 0.3 * torch.randn(500, 1, generator=g)
     fake = -2 + 0.3 * torch.randn(500, 1, generator=g)
     x = fake[:100].clone().requires_grad_(True)
-    D = wgan.fit_fixed(real, fake, "discriminator", steps=150)
+    D = wgan_lab.fit_fixed(real, fake, "discriminator", steps=150)
     (grad_D,) = torch.autograd.grad((-F.softplus(D(x))).sum(), x)      # d/dx log(1 - D(x)) at the fakes
-    f = wgan.fit_fixed(real, fake, "critic", steps=150)
+    f = wgan_lab.fit_fixed(real, fake, "critic", steps=150)
     (grad_f,) = torch.autograd.grad(f(x).sum(), x)
     assert grad_D.abs().mean() < 1e-3
     assert 0.5 < grad_f.abs().mean() < 2.0
     with pytest.raises(ValueError, match="kind"):
-        wgan.fit_fixed(real, fake, "hinge", steps=1)
+        wgan_lab.fit_fixed(real, fake, "hinge", steps=1)
 
 
 def test_trained_networks_report_log2_and_abs_theta_on_the_parallel_lines():
     """Example 1 through networks: D's JS estimate is log 2 and its gradient for theta vanishes; the critic's W1
     estimate is ~|theta| and it passes theta a gradient ~sign(theta) (descent moves the line towards 0)."""
     g = torch.Generator().manual_seed(0)
-    p0 = wgan.parallel_lines_sample(512, 0.0, g)
-    pt = wgan.parallel_lines_sample(512, 0.5, g)
-    D = wgan.fit_fixed(p0, pt, "discriminator", steps=150)
-    f = wgan.fit_fixed(p0, pt, "critic", steps=150)
-    est = wgan.estimate_divergences(p0, pt, D, f)
+    p0 = wgan_lab.parallel_lines_sample(512, 0.0, g)
+    pt = wgan_lab.parallel_lines_sample(512, 0.5, g)
+    D = wgan_lab.fit_fixed(p0, pt, "discriminator", steps=150)
+    f = wgan_lab.fit_fixed(p0, pt, "critic", steps=150)
+    est = wgan_lab.estimate_divergences(p0, pt, D, f)
     assert est["JS"] == pytest.approx(math.log(2), abs=0.02)
     assert est["W1"] == pytest.approx(0.5, abs=0.1)
-    grads = wgan.parallel_lines_gradients(D, f, 0.5)
+    grads = wgan_lab.parallel_lines_gradients(D, f, 0.5)
     assert abs(grads["JS"]) < 1e-2
     assert 0.7 < grads["W1"] < 1.3
 
@@ -137,6 +142,17 @@ def test_critic_normalisation_options():
     assert torch.allclose(f(x)[:2], f(x[:2]), atol=1e-5)
 
 
+def test_generator_is_dcgans_with_unit_batch_norm_scales_and_keyword_only():
+    G = wgan.Generator(z_dim=16, width=8)
+    assert isinstance(G, dcgan.Generator)
+    assert all(torch.equal(m.weight, torch.ones_like(m.weight)) for m in G.modules()
+               if isinstance(m, nn.BatchNorm2d))
+    with pytest.raises(TypeError):
+        wgan.Generator(16)
+    with pytest.raises(TypeError):
+        wgan.Critic(1, 32)
+
+
 def test_generator_is_deterministic_under_a_seed():
     G1, _ = _small(seed=3)
     G2, _ = _small(seed=3)
@@ -168,14 +184,59 @@ def test_gradient_penalty_is_zero_for_a_unit_linear_critic():
     assert torch.allclose(gradient_penalty(f3, real, fake, lambda_gp=10.0), torch.tensor(40.0, dtype=torch.float64))
 
 
+def _arm(name, G, f, steps, **cfg):
+    return dcgan_lab.train_arm(name, G, f, _Images(), steps, wgan.Config(**cfg), paper=wgan, progress=False,
+                               live=False)
+
+
 def test_training_with_clipping_keeps_every_weight_in_bounds_and_piles_them_at_c(tmp_build):
     G, f = _small(norm="batch")
-    run = wgan.train("t-clip", G, f, _Images(), 2, variant="clip", batch_size=16, n_critic=2, progress=False,
-                     live=False)
+    run = _arm("t-clip", G, f, 2, variant="clip", batch_size=16, n_critic=2)
     assert all(p.abs().max() <= wgan.CLIP_C for p in f.parameters())
-    assert wgan.fraction_at_clip(f) > 0.3                 # N(0, 0.02) init: most weights start beyond c = 0.01
-    assert set(run.history.keys()) == {"W1_estimate", "loss_G"}
-    assert isinstance(run.optimizers["f"], torch.optim.RMSprop)
+    assert wgan_lab.fraction_at_clip(f) > 0.3             # N(0, 0.02) init: most weights start beyond c = 0.01
+    assert set(run.history.keys()) == {"loss_D", "loss_G", "D_real", "D_fake", "W1_estimate"}
+    assert isinstance(run.optimizers["D"], torch.optim.RMSprop)
+
+
+def test_train_step_logs_the_contract_keys_and_updates_both_players(tmp_build):
+    G, f = _small(norm="none")
+    before = {k: [p.detach().clone() for p in net.parameters()] for k, net in (("G", G), ("f", f))}
+    cfg = wgan.Config(batch_size=8, n_critic=3)
+    opt_G, opt_f = wgan.optimizers(G, f, cfg)
+    run = Run("step", {"G": G, "D": f}, {"G": opt_G, "D": opt_f}, progress=False, live=False)
+    batches = Batches(_Images(), cfg.batch_size, seed=0)
+    logs = wgan.train_step(run, G, f, batches, cfg)
+    assert set(logs) == {"loss_D", "loss_G", "D_real", "D_fake", "W1_estimate", "gp"}
+    assert all(torch.is_tensor(v) and v.dim() == 0 and not v.requires_grad for v in logs.values())
+    assert logs["W1_estimate"] == pytest.approx(float(logs["D_real"] - logs["D_fake"]), abs=1e-6)
+    assert logs["loss_D"] == pytest.approx(float(-logs["W1_estimate"] + logs["gp"]), abs=1e-6)
+    for key, net in (("G", G), ("f", f)):
+        assert any(not torch.equal(p, q) for p, q in zip(net.parameters(), before[key], strict=True)), key
+    assert all(p.requires_grad for p in f.parameters())          # the critic is unfrozen after G's step
+    assert batches.position == 3 * 8                             # n_critic = 3 real batches
+    assert opt_f.state[next(iter(f.parameters()))]["step"] == 3 and opt_G.state[next(iter(G.parameters()))]["step"] == 1
+
+
+def test_config_takes_each_papers_values_and_rejects_bad_ones():
+    assert wgan.Config().lr == 1e-4 and wgan.Config(variant="clip").lr == 5e-5
+    assert wgan.Config(variant="clip", lr=1e-3).lr == 1e-3
+    assert wgan.Config().betas == (0.0, 0.9) and wgan.Config().n_critic == 5 and wgan.Config().lambda_gp == 10
+    with pytest.raises(ValueError, match="Valid choices"):
+        wgan.Config(variant="hinge")
+    with pytest.raises(ValueError, match="n_critic"):
+        wgan.Config(n_critic=0)
+    with pytest.raises(ValueError, match="betas"):
+        wgan.Config(betas=(0.0, 1.5))
+
+
+def test_critic_step_alone_trains_only_the_critic(tmp_build):
+    G, f = _small(norm="none")
+    g_before = [p.detach().clone() for p in G.parameters()]
+    opt = torch.optim.Adam(f.parameters(), lr=1e-4, betas=(0.0, 0.9))
+    run = Run("alone", {"D": f}, {"D": opt}, progress=False, live=False)
+    logs = wgan.critic_step(run, G, f, Batches(_Images(), 8, seed=0), wgan.Config(batch_size=8))
+    assert {"loss_D", "gp", "W1_estimate"} <= set(logs)
+    assert all(torch.equal(p, q) for p, q in zip(G.parameters(), g_before, strict=True))
 
 
 def test_clip_weights_is_in_place():
@@ -189,19 +250,17 @@ def test_clip_weights_is_in_place():
 def test_penalty_variant_refuses_a_batch_norm_critic(tmp_build):
     G, f = _small(norm="batch")
     with pytest.raises(ValueError, match="batch norm"):
-        wgan.train("t-gp-bn", G, f, _Images(), 1, variant="gp", progress=False, live=False)
+        _arm("t-gp-bn", G, f, 1, variant="gp")
 
 
 def test_optimizers_are_the_papers():
     G, f = _small()
-    opt_G, opt_f = wgan.optimizers(G, f, "clip")
+    opt_G, opt_f = wgan.optimizers(G, f, wgan.Config(variant="clip"))
     assert isinstance(opt_f, torch.optim.RMSprop) and opt_f.defaults["lr"] == 5e-5
-    opt_G, opt_f = wgan.optimizers(G, f, "gp")
+    opt_G, opt_f = wgan.optimizers(G, f)
     assert isinstance(opt_f, torch.optim.Adam) and opt_f.defaults["lr"] == 1e-4
     assert opt_f.defaults["betas"] == (0.0, 0.9) and opt_G.defaults["betas"] == (0.0, 0.9)
     assert wgan.N_CRITIC == 5 and wgan.CLIP_C == 0.01 and wgan.LAMBDA_GP == 10
-    with pytest.raises(ValueError, match="Valid choices"):
-        wgan.optimizers(G, f, "hinge")
     assert wgan.critic_iterations(3) == 5
     assert [wgan.critic_iterations(s, warmup=True) for s in (0, 24, 25, 500, 501)] == [100, 100, 5, 100, 5]
 
@@ -210,10 +269,10 @@ def test_gp_training_is_deterministic_under_a_seed(tmp_build):
     weights = []
     for name in ("t-gp-a", "t-gp-b"):
         G, f = _small(seed=1)
-        run = wgan.train(name, G, f, _Images(), 2, variant="gp", batch_size=8, n_critic=2, seed=4,
-                         progress=False, live=False)
+        run = dcgan_lab.train_arm(name, G, f, _Images(), 2, wgan.Config(batch_size=8, n_critic=2), paper=wgan,
+                                  seed=4, progress=False, live=False)
         weights.append(torch.cat([p.detach().flatten() for p in list(G.parameters()) + list(f.parameters())]))
-        assert set(run.history.keys()) == {"W1_estimate", "loss_G", "gp"}
+        assert set(run.history.keys()) == {"loss_D", "loss_G", "D_real", "D_fake", "W1_estimate", "gp"}
     assert torch.equal(weights[0], weights[1])
 
 
@@ -227,25 +286,25 @@ def test_toy_critics_clipping_is_tiny_and_the_penalty_holds_the_gradient_near_on
     g = torch.Generator().manual_seed(0)
     angles = torch.randint(8, (512,), generator=g) * (2 * math.pi / 8)
     real = 2 * torch.stack([angles.cos(), angles.sin()], 1) + 0.05 * torch.randn(512, 2, generator=g)
-    f_clip = wgan.toy_critic(real, "clip", steps=30, hidden=32)
-    f_gp = wgan.toy_critic(real, "gp", steps=150, hidden=32)
+    f_clip = wgan_lab.toy_critic(real, "clip", steps=30, hidden=32)
+    f_gp = wgan_lab.toy_critic(real, "gp", steps=150, hidden=32)
     assert all(p.abs().max() <= wgan.CLIP_C for p in f_clip.parameters())
     x = torch.randn(256, 2, requires_grad=True)
     (g_clip,) = torch.autograd.grad(f_clip(x).sum(), x)
     assert g_clip.norm(dim=1).max() < 0.05                # clipping at 0.01 leaves a far-from-1-Lipschitz critic
-    fig = wgan.render_value_surface({"clip": f_clip, "gp": f_gp}, real, n=21)
+    fig = wgan_lab.render_value_surface({"clip": f_clip, "gp": f_gp}, real, n=21)
     assert len(fig.axes) == 4 and fig.axes[0].get_xlabel() == "$x_1$"
     with pytest.raises(ValueError, match="Valid choices"):
-        wgan.toy_critic(real, "sn", steps=1)
+        wgan_lab.toy_critic(real, "sn", steps=1)
 
 
 def test_critic_along_line_and_its_explorer():
     G, f = _small()
     x, x_tilde = torch.rand(3, 1, 32, 32) * 2 - 1, G(torch.randn(3, 16)).detach()
-    eps, scores, norms, x_hat = wgan.critic_along_line(f, x[0], x_tilde[0], n=7)
+    eps, scores, norms, x_hat = wgan_lab.critic_along_line(f, x[0], x_tilde[0], n=7)
     assert eps.shape == scores.shape == norms.shape == (7,) and x_hat.shape == (7, 1, 32, 32)
     assert torch.allclose(x_hat[0], x_tilde[0]) and torch.allclose(x_hat[-1], x[0])
-    ex = wgan.critic_line_explorer({"a": f, "b": f}, x, {"a": x_tilde, "b": x_tilde})
+    ex = wgan_lab.critic_line_explorer({"a": f, "b": f}, x, {"a": x_tilde, "b": x_tilde})
     ex.controls["index"].value = 2
     assert ex.state["values"]["index"] == 2 and ex.controls["index"].max == 2
     assert "gradient norm" in ex.state["figure"].axes[1].get_title()
@@ -254,9 +313,9 @@ def test_critic_along_line_and_its_explorer():
 def test_critic_weights_and_fraction_at_clip():
     _, f = _small(norm="none")
     clip_weights_(f, 0.01)
-    w = wgan.critic_weights(f)
+    w = wgan_lab.critic_weights(f)
     assert w.numel() == sum(m.weight.numel() for m in f.modules() if isinstance(m, nn.Conv2d))
-    assert 0 < wgan.fraction_at_clip(f) <= 1
+    assert 0 < wgan_lab.fraction_at_clip(f) <= 1
 
 
 def test_layer_gradient_norms_vanish_under_clipping_and_stay_level_with_the_penalty():
@@ -264,12 +323,12 @@ def test_layer_gradient_norms_vanish_under_clipping_and_stay_level_with_the_pena
     g = torch.Generator().manual_seed(0)
     real = torch.randn(256, 2, generator=g)
     x, x_tilde = real[:64], real[64:128] + torch.randn(64, 2, generator=g)
-    f_clip = wgan.toy_critic(real, "clip", steps=3, depth=6, hidden=32, batch_size=64, c=0.01)
-    norms = wgan.layer_gradient_norms(f_clip, x, x_tilde)
+    f_clip = wgan_lab.toy_critic(real, "clip", steps=3, depth=6, hidden=32, batch_size=64, c=0.01)
+    norms = wgan_lab.layer_gradient_norms(f_clip, x, x_tilde)
     assert norms.shape == (7,)
     assert (norms[:-1] < norms[1:]).all() and norms[0] < 1e-6 * norms[-1]
-    f_gp = wgan.toy_critic(real, "gp", steps=40, depth=6, hidden=32, batch_size=64)
-    norms = wgan.layer_gradient_norms(f_gp, x, x_tilde)
+    f_gp = wgan_lab.toy_critic(real, "gp", steps=40, depth=6, hidden=32, batch_size=64)
+    norms = wgan_lab.layer_gradient_norms(f_gp, x, x_tilde)
     assert norms.max() / norms.min() < 100
 
 
@@ -278,22 +337,22 @@ def test_loss_tracks_quality_windows_the_loss_and_correlates_it_with_the_metric(
     history = {"W1_estimate": (loss_steps, [10.0 - s for s in loss_steps]),
                "loss_D": (loss_steps, [(-1.0) ** s for s in loss_steps]),
                "fid": ([3, 6, 9], [300.0, 200.0, 100.0])}
-    tr = wgan.loss_tracks_quality(history, "W1_estimate", "fid", window=2, sign=1.0)
+    tr = wgan_lab.loss_tracks_quality(history, "W1_estimate", "fid", window=2, sign=1.0)
     assert tr["steps"].tolist() == [3, 6, 9]
     assert tr["loss"].tolist() == [7.5, 4.5, 1.5]            # mean of the 2 values up to each checkpoint
     assert tr["r"] == pytest.approx(1.0) and tr["rho"] == pytest.approx(1.0)
-    flat = wgan.loss_tracks_quality(history, "loss_D", "fid", window=2)
+    flat = wgan_lab.loss_tracks_quality(history, "loss_D", "fid", window=2)
     assert math.isnan(flat["r"])                               # a constant series has no correlation
-    neg = wgan.loss_tracks_quality(history, "W1_estimate", "fid", window=1, sign=-1.0)
+    neg = wgan_lab.loss_tracks_quality(history, "W1_estimate", "fid", window=1, sign=-1.0)
     assert neg["r"] == pytest.approx(-1.0)
 
 
 def test_sampler_is_seeded_and_critic_score_explorer_renders_headless():
     G, f = _small()
-    a, b = wgan.sampler(G, seed=3)(5), wgan.sampler(G, seed=3)(5)
+    a, b = sampling.sampler(G, seed=3)(5), sampling.sampler(G, seed=3)(5)
     assert a.shape == (5, 1, 32, 32) and torch.equal(a, b)
     real = _Images().images
-    ex = wgan.critic_score_explorer({"one": (G, f), "two": (G, f)}, real, n=4)
+    ex = wgan_lab.critic_score_explorer({"one": (G, f), "two": (G, f)}, real, n=4)
     ex.controls["seed"].value = 2
     ex.controls["model"].value = "two"
     assert ex.state["values"] == {"model": "two", "seed": 2} and ex.state["renders"] == 3
@@ -302,8 +361,7 @@ def test_sampler_is_seeded_and_critic_score_explorer_renders_headless():
 
 def test_penalty_with_a_batch_norm_critic_runs_only_when_allowed(tmp_build):
     G, f = _small(norm="batch")
-    run = wgan.train("t-gp-bn-ok", G, f, _Images(), 1, variant="gp", batch_size=8, n_critic=1, progress=False,
-                     live=False, allow_batch_norm=True)
+    run = _arm("t-gp-bn-ok", G, f, 1, variant="gp", batch_size=8, n_critic=1, allow_batch_norm=True)
     assert run.step == 1 and "gp" in run.history
 
 
@@ -367,7 +425,7 @@ def test_exercise_parallel_lines_accepts_the_solution_and_rejects_typical_mistak
                     TV=1.0 if apart else 0.0)
 
     assert ch06.check_parallel_lines(solution)
-    assert ch06.check_parallel_lines(lambda t: {k: float(v) for k, v in wgan.parallel_lines_divergences(t).items()})
+    assert ch06.check_parallel_lines(lambda t: {k: float(v) for k, v in wgan_lab.parallel_lines_divergences(t).items()})
     wrong = {
         "never negative": lambda t: {**solution(t), "W1": t},
         "bits": lambda t: {**solution(t), "JS": 1.0 if t else 0.0},

@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..models.dcgan import Discriminator, Generator
 from . import ExerciseError, call, expect, passed
 
 # (n, kernel, stride, padding) cases: DCGAN's layers and a few awkward ones (odd sizes, where floor matters)
@@ -96,8 +97,6 @@ def check_output_sizes(conv_output_size, conv_transpose_output_size) -> bool:
 
 # ============================================================================ exercise 2
 def _fresh_networks():
-    from ..models.dcgan import Discriminator, Generator
-
     torch.manual_seed(0)
     G, D = Generator(z_dim=100, width=32), Discriminator(width=32)
     with torch.no_grad():                     # scramble the library's own initialisation first
