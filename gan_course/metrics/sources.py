@@ -5,7 +5,7 @@ Every metric of the course compares two *sets* of images (or scores one set). Th
 - a **tensor** ``(N, C, H, W)``, float in [-1, 1] (the course convention) or uint8 (0..255);
 - a **dataset**: a ``TensorImageDataset`` (its vectorised ``get_batch`` is used) or any map-style
   ``torch.utils.data.Dataset`` whose items are ``(image, ...)`` or ``image``;
-- a **generator callable** ``sample(n) -> images`` (e.g. ``gan_course.models.dcgan.sampler(G)``).
+- a **generator callable** ``sample(n) -> images`` (e.g. ``gan_course.sampling.sampler(G)``).
 
 ``ImageSource(source, n, seed)`` turns any of them into an iterator of float batches in [-1, 1]::
 
