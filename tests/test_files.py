@@ -24,6 +24,19 @@ def _dead_pid():
     return int(out.stdout)
 
 
+def _saved_then_failing(tmp_path, monkeypatch, error):
+    """A checkpoint written once, then ``torch.save`` patched to write half a file and raise ``error``."""
+    target = tmp_path / "ckpt.pt"
+    atomic_save({"a": torch.ones(2)}, target)
+
+    def failing(obj, f, *args, **kwargs):
+        f.write(b"half")
+        raise error
+
+    monkeypatch.setattr(torch, "save", failing)
+    return target, target.read_bytes()
+
+
 def test_atomic_save_replaces_the_file_and_leaves_no_temporary(tmp_path):
     target = tmp_path / "sub" / "ckpt.pt"
     assert atomic_save({"a": torch.ones(2)}, target) == target
@@ -36,15 +49,7 @@ def test_atomic_save_replaces_the_file_and_leaves_no_temporary(tmp_path):
                                    OSError(errno.EDQUOT, "Disk quota exceeded"),
                                    RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")])
 def test_a_full_disk_raises_disk_full_naming_the_path_and_keeps_the_previous_file(tmp_path, monkeypatch, error):
-    target = tmp_path / "ckpt.pt"
-    atomic_save({"a": torch.ones(2)}, target)
-    before = target.read_bytes()
-
-    def full(obj, f, *args, **kwargs):
-        f.write(b"half")
-        raise error
-
-    monkeypatch.setattr(torch, "save", full)
+    target, before = _saved_then_failing(tmp_path, monkeypatch, error)
     with pytest.raises(DiskFullError) as info:
         atomic_save({"a": torch.zeros(2)}, target)
     message = str(info.value)
@@ -62,15 +67,7 @@ def test_a_full_disk_on_the_first_write_says_no_copy_existed(tmp_path, monkeypat
 
 @pytest.mark.parametrize("error", [ValueError("not a disk problem"), KeyboardInterrupt()])
 def test_other_failures_are_raised_unchanged_and_remove_the_temporary(tmp_path, monkeypatch, error):
-    target = tmp_path / "ckpt.pt"
-    atomic_save({"a": torch.ones(2)}, target)
-    before = target.read_bytes()
-
-    def broken(obj, f, *args, **kwargs):
-        f.write(b"half")
-        raise error
-
-    monkeypatch.setattr(torch, "save", broken)
+    target, before = _saved_then_failing(tmp_path, monkeypatch, error)
     with pytest.raises(type(error)) as info:
         atomic_save({"a": torch.zeros(2)}, target)
     assert not isinstance(info.value, DiskFullError)
