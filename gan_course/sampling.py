@@ -76,6 +76,20 @@ def generate(G: torch.nn.Module, *inputs: torch.Tensor, batch_size: int = 500) -
     return out
 
 
+class GeneratorView(torch.nn.Module):
+    """``fn(*inputs)`` computed with G's modules, as a module of its own: what ``generate`` takes, so that a draw
+    that is not plain ``G(z, c)`` (StyleGAN's truncated, style-mixed or given-w draws) runs in eval mode, in
+    batches, and G's mode is restored afterwards. The view starts in G's mode, so restoring it restores G's."""
+
+    def __init__(self, G: torch.nn.Module, fn):
+        super().__init__()
+        self.G, self.fn = G, fn
+        self.training = G.training
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.fn(*inputs)
+
+
 def sampler(G: torch.nn.Module, seed: int = 0, z_dim: int | None = None):
     """``n -> n images G(z)`` with z ~ N(0, I) from a seeded generator: the form ``gan_course.metrics`` takes.
 

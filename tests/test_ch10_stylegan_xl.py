@@ -282,7 +282,7 @@ def test_train_tiny_vit_learns_and_is_cached(tmp_build):
 
 
 def test_standard_discriminator_shapes():
-    D = xl.StandardDiscriminator(n_classes=20, width=16)
+    D = lab.StandardDiscriminator(n_classes=20, width=16)
     assert D(torch.randn(3, 1, 16, 16), torch.arange(3)).shape[0] == 3
 
 

@@ -15,6 +15,7 @@ from gan_course.metrics import (
     FeatureNet,
     ImageNetInception,
     ImageSource,
+    Protocol,
     RandomInception,
     adapt,
     available_classifiers,
@@ -487,27 +488,45 @@ def test_imagenet_inception_explains_what_is_missing(tmp_path, monkeypatch):
 
 
 # --- evaluate -------------------------------------------------------------------------------------------------
+SMALL = Protocol(kid_subsets=5, kid_subset_size=200)
+
+
 def test_evaluate_scores_real_data_well_and_a_collapsed_generator_badly(glyphs_test):
     good = lambda n: glyphs_test.get_batch(torch.arange(n))[0]
     one_class = glyphs_test.subset(glyphs_test.targets == 7)
     collapsed = lambda n: one_class.get_batch(torch.arange(n) % len(one_class))[0]
-    m_good = evaluate(good, "glyphs", n=400, kid_subsets=5, kid_subset_size=200, device="cpu")
-    m_bad = evaluate(collapsed, "glyphs", n=400, kid_subsets=5, kid_subset_size=200, device="cpu")
+    m_good = evaluate(good, "glyphs", n=400, protocol=SMALL, device="cpu")
+    m_bad = evaluate(collapsed, "glyphs", n=400, protocol=SMALL, device="cpu")
     assert m_good["classes_covered"] == 20 and m_bad["classes_covered"] == 1
     assert m_good["fid"] < m_bad["fid"] / 10 and m_good["kid"] < m_bad["kid"] / 10
     assert m_good["precision"] > 0.7 and m_good["recall"] > 0.7 and m_bad["recall"] < 0.2
     assert m_good["inception_score"] > 15 and m_bad["inception_score"] < 1.5
     assert m_bad["class_kl"] == pytest.approx(math.log(20), abs=0.05)
     assert "course classifier 'glyphs'" in m_good["feature_network"] and m_good["n"] == 400
-    tagged = evaluate(good, "glyphs", n=400, kid_subsets=5, kid_subset_size=200, device="cpu", tag=True)
+    tagged = evaluate(good, "glyphs", n=400, protocol=SMALL, device="cpu", tag=True)
     assert tagged["fid_glyphs_classifier"] == pytest.approx(m_good["fid"])
     assert {"kid_glyphs_classifier", "recall_glyphs_classifier", "num_classes"} <= set(tagged)
+
+
+def test_evaluate_reads_split_from_data_options_and_rejects_a_bad_protocol(glyphs_test):
+    good = lambda n: glyphs_test.get_batch(torch.arange(n))[0]
+    on_train = evaluate(good, "glyphs", n=200, protocol=SMALL, device="cpu")
+    on_test = evaluate(good, "glyphs", n=200, protocol=SMALL, device="cpu", data_options={"split": "test"})
+    assert on_test["fid"] < on_train["fid"]        # the same test images score closer to the test split
+    with pytest.raises(ValueError, match="kid_subsets"):
+        Protocol(kid_subsets=0)
+    with pytest.raises(ValueError, match="rfid_n"):
+        Protocol(rfid_n=-1)
+    with pytest.raises(TypeError, match="Protocol"):
+        evaluate(good, "glyphs", n=20, protocol={"k": 3})
+    with pytest.raises(TypeError):
+        evaluate(good, "glyphs", n=20, kid_subsets=5)          # the old keywords are gone, not silently ignored
 
 
 @pytest.mark.slow
 def test_evaluate_adds_rfid_with_its_network_named(glyphs_test):
     good = lambda n: glyphs_test.get_batch(torch.arange(n))[0]
-    m = evaluate(good, "glyphs", n=40, kid_subsets=2, kid_subset_size=20, rfid=True, rfid_n=16, rfid_size=75,
+    m = evaluate(good, "glyphs", n=40, protocol=Protocol(kid_subsets=2, kid_subset_size=20, rfid_n=16, rfid_size=75),
                  device="cpu", tag=True)
     assert math.isfinite(m["fid_random_inception75"]) and m["fid_random_inception75"] > 0
     assert "random Inception-v3" in m["rfid_network"] and "75x75" in m["rfid_network"] and "n=16" in m["rfid_network"]

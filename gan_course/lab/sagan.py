@@ -28,7 +28,7 @@ from matplotlib.patches import Rectangle
 from torch import nn
 
 from ..layers import SelfAttention2d
-from ..metrics import evaluate
+from ..metrics import Protocol, evaluate
 from ..models import sagan
 from ..training import Batches, Run
 from ..viz import to_unit
@@ -74,8 +74,8 @@ class Monitor:
 
     def record(self, step: int) -> dict:
         """Measure now (after ``step`` updates); returns ``{"fid": ..., "classes_covered": ...}`` for ``run.log``."""
-        m = evaluate(sagan.sampler(self.G, self.seed), self.dataset, n=self.n, kid_subset_size=min(1000, self.n),
-                     kid_subsets=10, data_options=self.data_options, device=self.device)
+        m = evaluate(sagan.sampler(self.G, self.seed), self.dataset, n=self.n, data_options=self.data_options,
+                     protocol=Protocol(kid_subsets=10, kid_subset_size=min(1000, self.n)), device=self.device)
         self.steps.append(int(step))
         self.fid.append(float(m["fid"]))
         self.classes_covered.append(int(m["classes_covered"]))

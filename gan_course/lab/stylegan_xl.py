@@ -5,10 +5,11 @@
   variety curve over psi);
 - the explorers: ``render_class_truncation`` / ``class_truncation_explorer``, ``render_style_mixing`` /
   ``style_mixing_explorer``, ``render_interpolation`` / ``interpolation_explorer``;
+- ``StandardDiscriminator``, the baseline D of "what goes wrong" (trained from scratch, no pretrained features);
 - ``train_arm``, the "what goes wrong" arms: a ``Run`` + ``Batches`` loop around ``stylegan_xl.train_step``
   (the same update the notebook's main loop runs), and ``snapshot_path`` for G's weights kept at a step.
 
-Every eval-mode draw goes through ``gan_course.sampling.generate`` (via ``stylegan_xl.GeneratorView``).
+Every eval-mode draw goes through ``gan_course.sampling.generate`` (via ``sampling.GeneratorView``).
 """
 
 from __future__ import annotations
@@ -16,13 +17,16 @@ from __future__ import annotations
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from ..data import load
 from ..files import atomic_save
+from ..layers import SNConv2d, diff_augment
 from ..metrics import classifier_agreement, course_classifier, evaluate, extract
 from ..models import stylegan_xl as xl
-from ..models.stylegan_xl import Generator, GeneratorView, normalize_2nd_moment, truncate
-from ..sampling import generate, lerp, normal
+from ..models.stylegan_xl import Generator, normalize_2nd_moment, truncate
+from ..sampling import GeneratorView, generate, lerp, normal
 from ..training import Batches, Run
 from ..utils import seed_everything
 from ..viz import show_images
@@ -30,7 +34,7 @@ from ..widgets import choice, explorer
 
 __all__ = ["sampler", "mix_styles", "within_class_spread", "truncation_sweep", "render_class_truncation",
            "class_truncation_explorer", "render_style_mixing", "style_mixing_explorer", "render_interpolation",
-           "interpolation_explorer", "snapshot_path", "train_arm"]
+           "interpolation_explorer", "StandardDiscriminator", "snapshot_path", "train_arm"]
 
 
 def _latent(seed: int, z_dim: int) -> torch.Tensor:
@@ -202,6 +206,34 @@ def interpolation_explorer(G: Generator, class_names, steps: int = 8):
 
 
 # --------------------------------------------------------------------------- the experiment arms
+class StandardDiscriminator(nn.Module):
+    """The baseline for "what goes wrong": an ordinary conditional discriminator trained from scratch on pixels
+    (SN convs, leaky ReLU, stride-2 down to 4 x 4, projection head), inputs resized to ``image_size``, the same
+    DiffAugment and hinge loss as the projected one. No pretrained features."""
+
+    def __init__(self, *, n_classes: int, channels: int = 1, image_size: int = 32, width: int = 64,
+                 augment: float = xl.AUGMENT):
+        super().__init__()
+        self.image_size, self.augment = image_size, augment
+        self.stem = nn.Sequential(SNConv2d(channels, width // 2, 3, 1, 1), nn.LeakyReLU(0.2))
+        self.head = xl.ScaleHead(width // 2, image_size, n_classes, width)
+
+    @property
+    def trainable(self) -> nn.Module:
+        """All of it: this D trains from scratch."""
+        return self
+
+    def trainable_parameters(self):
+        return list(self.trainable.parameters())
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] != self.image_size:
+            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
+        if self.training and self.augment > 0:
+            x = diff_augment(x, self.augment)
+        return self.head(self.stem(x), c)
+
+
 def snapshot_path(run: Run, step: int):
     """Where G's weights after ``step`` steps of ``run`` are kept (to compare a shorter run at the same budget)."""
     return run.dir / f"G-step{step}.pt"

@@ -28,7 +28,7 @@ together with its feature network, its sample size and its reference set: report
 from .classifier import CourseClassifier, available_classifiers, course_classifier
 from .coverage import ModeCoverage, classifier_agreement, mode_coverage, mode_coverage_from_predictions
 from .embed import extract, features_of
-from .evaluate import evaluate
+from .evaluate import Protocol, evaluate
 from .features import (
     FeatureNet,
     ImageNetInception,
@@ -51,4 +51,5 @@ __all__ = [
     "PrecisionRecall", "knn_radii", "precision_recall_from_features", "precision_recall",
     "ModeCoverage", "mode_coverage_from_predictions", "mode_coverage", "classifier_agreement",
     "evaluate",
+    "Protocol",
 ]

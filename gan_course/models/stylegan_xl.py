@@ -42,10 +42,10 @@ autonomousvision/stylegan-xl ``train.py``); the notebook overrides the sizes a C
 
 The module, top to bottom: ``normalize_2nd_moment``, ``EqualLinear``, ``truncate``, ``MappingNetwork``,
 ``SynthesisLayer``, ``ToImage``, ``SynthesisNetwork``, ``Generator``; ``class_embeddings_from_classifier``;
-``ClassifierPyramid``, ``ViTPyramid``, ``ProjectedDiscriminator``, ``StandardDiscriminator`` (the baseline of
-"what goes wrong"); ``Config``, ``optimizers``, ``stage_at``, ``classifier_logits``, ``downsample_to``,
-``train_step``; ``GeneratorView`` and ``sample`` (the truncated sampler). Measurements, sweeps, style mixing and
-explorers are in ``gan_course.lab.stylegan_xl``.
+``ClassifierPyramid``, ``ViTPyramid``, ``ScaleHead``, ``ProjectedDiscriminator``; ``Config``, ``optimizers``,
+``stage_at``, ``classifier_logits``, ``downsample_to``, ``train_step``; ``sample`` (the truncated sampler).
+Measurements, sweeps, style mixing, explorers and the baseline D of "what goes wrong" (``StandardDiscriminator``)
+are in ``gan_course.lab.stylegan_xl``.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ from torch import nn
 from ..layers import ModulatedConv2d, SNConv2d, diff_augment
 from ..losses import hinge_discriminator_loss, hinge_generator_loss
 from ..metrics.features import adapt
-from ..sampling import generate, normal
+from ..sampling import GeneratorView, generate, normal
 from ..training import set_requires_grad
 
 if TYPE_CHECKING:
@@ -69,8 +69,8 @@ if TYPE_CHECKING:
 
 __all__ = ["normalize_2nd_moment", "EqualLinear", "MappingNetwork", "truncate", "SynthesisLayer", "ToImage",
            "SynthesisNetwork", "Generator", "class_embeddings_from_classifier", "ClassifierPyramid", "ViTPyramid",
-           "ProjectedDiscriminator", "StandardDiscriminator", "Config", "optimizers", "stage_at",
-           "classifier_logits", "downsample_to", "latents", "train_step", "GeneratorView", "sample"]
+           "ScaleHead", "ProjectedDiscriminator", "Config", "optimizers", "stage_at",
+           "classifier_logits", "downsample_to", "latents", "train_step", "sample"]
 
 # The paper's hyper-parameters, as the official code (autonomousvision/stylegan-xl, train.py) sets them.
 Z_DIM = 64                # train.py: "c.G_kwargs.z_dim = 64" (natural images have a low intrinsic dimension)
@@ -388,7 +388,7 @@ class ViTPyramid(nn.Module):
         return self.vit.token_maps(x, self.layers)
 
 
-class _ScaleHead(nn.Module):
+class ScaleHead(nn.Module):
     """D_l: a small conditional discriminator on one scale, Projected GAN's "DownBlock"s (4 x 4 stride-2 SN conv, batch
     norm, leaky ReLU) down to <= 4 x 4, then logits per position, conditioned by projection (Miyato & Koyama 2018):
     D_l = out(h) + <e_c, h> / sqrt(C). Batch norm keeps the features at unit scale under spectral norm."""
@@ -447,7 +447,7 @@ class ProjectedDiscriminator(nn.Module):
                     conv.weight.copy_(torch.randn(conv.weight.shape, generator=g) * math.sqrt(1.0 / fan_in))
             self.ccm.append(ccm.requires_grad_(False))
             self.csm.append(csm.requires_grad_(False))
-            self.heads.append(nn.ModuleList([_ScaleHead(mix_channels, size, n_classes, head_width)
+            self.heads.append(nn.ModuleList([ScaleHead(mix_channels, size, n_classes, head_width)
                                              for size in net.out_sizes]))
 
     @property
@@ -476,34 +476,6 @@ class ProjectedDiscriminator(nn.Module):
             for head, q in zip(self.heads[i], self.mixed_features(x, i), strict=True):
                 logits.append(head(q, c))
         return torch.cat(logits, dim=1)
-
-
-class StandardDiscriminator(nn.Module):
-    """The baseline for "what goes wrong": an ordinary conditional discriminator trained from scratch on pixels
-    (SN convs, leaky ReLU, stride-2 down to 4 x 4, projection head), inputs resized to ``image_size``, the same
-    DiffAugment and hinge loss as the projected one. No pretrained features."""
-
-    def __init__(self, *, n_classes: int, channels: int = 1, image_size: int = 32, width: int = 64,
-                 augment: float = AUGMENT):
-        super().__init__()
-        self.image_size, self.augment = image_size, augment
-        self.stem = nn.Sequential(SNConv2d(channels, width // 2, 3, 1, 1), nn.LeakyReLU(0.2))
-        self.head = _ScaleHead(width // 2, image_size, n_classes, width)
-
-    @property
-    def trainable(self) -> nn.Module:
-        """All of it: this D trains from scratch."""
-        return self
-
-    def trainable_parameters(self):
-        return list(self.trainable.parameters())
-
-    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        if x.shape[-1] != self.image_size:
-            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
-        if self.training and self.augment > 0:
-            x = diff_augment(x, self.augment)
-        return self.head(self.stem(x), c)
 
 
 # --------------------------------------------------------------------------- the paper's hyper-parameters
@@ -629,20 +601,6 @@ def train_step(run, G: Generator, D: nn.Module, batches, cfg: Config, *, classif
 
 
 # --------------------------------------------------------------------------- sampling
-class GeneratorView(nn.Module):
-    """``fn(*inputs)`` computed with G's modules, as a module of its own: what ``sampling.generate`` takes, so that
-    a draw that is not plain ``G(z, c)`` (truncated, style-mixed, from given w) runs in eval mode, in batches,
-    and G's mode is restored afterwards. The view starts in G's mode, so restoring it restores G's."""
-
-    def __init__(self, G: Generator, fn):
-        super().__init__()
-        self.G, self.fn = G, fn
-        self.training = G.training
-
-    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        return self.fn(*inputs)
-
-
 def sample(G: Generator, c: torch.Tensor, psi: float = 1.0, seed: int = 0, z: torch.Tensor | None = None,
            batch_size: int = 500) -> torch.Tensor:
     """Images G(z, c) with truncation ``psi`` toward each class's average w, z ~ N(0, I) seeded by ``seed`` (or
