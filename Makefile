@@ -1,7 +1,7 @@
 # gan-course: two commands do everything on a fresh clone.
 #   make course   create .venv if missing, execute every notebook (full setting) into build/ with HTML copies
 #   make test     create .venv if missing, run the whole test suite (unit tests + every notebook in smoke mode)
-# Other targets: make lab, make smoke, make benchmarks, make student, make clean.
+# Other targets: make lab, make smoke, make lint, make benchmarks, make student, make clean.
 
 PYTHON     ?= python3
 VENV       ?= .venv
@@ -18,7 +18,7 @@ STAMP      := $(VENV)/.gan-course-installed
 GAN_COURSE_DATA ?= $(abspath $(firstword $(wildcard ../shared/datasets)))
 export GAN_COURSE_DATA
 
-.PHONY: env course smoke test unit notebooks-smoke lab benchmarks student clean
+.PHONY: env course smoke test lint unit notebooks-smoke lab benchmarks student clean
 
 env: $(STAMP)
 
@@ -39,8 +39,12 @@ smoke: $(STAMP)
 	@mkdir -p $(BUILD)/smoke
 	$(PY) -m gan_course.run_notebooks --smoke --out $(BUILD)/smoke $(NOTEBOOKS)
 
-## Unit tests, every notebook executed in smoke mode with papermill, then nbval over the committed notebooks.
-test: $(STAMP)
+## Lint (ruff, configured in pyproject.toml) over the library, tests, benchmarks and notebooks.
+lint: $(STAMP)
+	$(PY) -m ruff check gan_course tests benchmarks notebooks
+
+## Lint, unit tests, every notebook executed in smoke mode with papermill, then nbval over the committed notebooks.
+test: lint
 	$(PY) -m pytest -n $(JOBS) tests
 	GAN_COURSE_SMOKE=1 $(PY) -m pytest -n $(JOBS) --dist loadscope --nbval-lax --nbval-kernel-name python3 \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider notebooks

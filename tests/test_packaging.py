@@ -19,9 +19,9 @@ def _pyproject_names():
     return {_name(d) for d in deps}
 
 
-def _environment_names():
+def _environment_names(path=ROOT / "environment.yml"):
     names, in_pip, in_deps = set(), False, False
-    for line in (ROOT / "environment.yml").read_text().splitlines():
+    for line in path.read_text().splitlines():
         stripped = line.split("#")[0].rstrip()
         if re.match(r"^\S", stripped):  # a top-level key: name, channels, dependencies
             in_deps = stripped.startswith("dependencies:")
@@ -45,6 +45,18 @@ def test_environment_yml_matches_pyproject():
     assert py == env, f"only in pyproject.toml: {sorted(py - env)}; only in environment.yml: {sorted(env - py)}"
 
 
+def test_binder_builds_from_conda_forge_and_installs_the_course():
+    env_text = (ROOT / "binder" / "environment.yml").read_text()
+    py, env = _pyproject_names(), _environment_names(ROOT / "binder" / "environment.yml")
+    assert py == env, f"only in pyproject.toml: {sorted(py - env)}; only in binder: {sorted(env - py)}"
+    for text in (env_text, (ROOT / "environment.yml").read_text()):
+        channels = re.search(r"^channels:\n((?:\s+-.*\n)+)", text, flags=re.M).group(1)
+        assert [c.split("#")[0].strip(" -") for c in channels.splitlines()] == ["conda-forge"]
+    assert "-e ." not in env_text                       # Binder cannot build an editable install of the repo
+    post = ROOT / "binder" / "postBuild"
+    assert "pip install" in post.read_text() and post.stat().st_mode & 0o111
+
+
 def test_core_dependencies_declared():
     for name in ("torch", "torchvision", "jupyterlab", "matplotlib", "ipywidgets", "nbval", "papermill", "seaborn"):
         assert name in _pyproject_names()
@@ -59,3 +71,18 @@ def test_readme_opens_with_the_two_commands():
 def test_ci_runs_make_test_with_shared_datasets():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in ci and "GAN_COURSE_DATA" in ci and "../shared/datasets" in ci
+
+
+def test_one_version_everywhere_and_the_licence_files_exist():
+    import gan_course
+
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert gan_course.__version__ == version
+    assert re.search(rf"^version: {re.escape(version)}$", (ROOT / "CITATION.cff").read_text(), flags=re.M)
+    first_release = re.search(r"^## (\S+)", (ROOT / "CHANGELOG.md").read_text(), flags=re.M).group(1)
+    assert first_release == version, f"CHANGELOG.md's latest entry is {first_release}, the package is {version}"
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for pattern in project["license-files"]:
+        assert list(ROOT.glob(pattern)), f"license-files names {pattern!r}, which matches no file"
+    assert "MIT License" in (ROOT / "LICENSE").read_text()
+    assert "CC BY 4.0" in (ROOT / "LICENSES" / "README.md").read_text()
