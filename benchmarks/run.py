@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gan_course import paths  # noqa: E402
+from gan_course.claims import markdown  # noqa: E402
 
 CHAPTER = re.compile(r"^(?P<number>\d\d)_\w+$")
 
@@ -202,8 +203,13 @@ def write_table(results: dict[str, dict], target: Path, notebooks: list[Path] | 
                   f"measured on: {numbers.get('_machine', '?')}, {_torch(numbers)}{_load(numbers)}, "
                   f"{numbers.get('_recorded', '?')}", "", "| quantity | value |", "|---|---|"]
         lines += [f"| {key} | {_format(value)} |" for key, value in sorted(numbers.items())
-                  if not key.startswith("_")]
+                  if not key.startswith("_") and key != "claims"]
         lines.append("")
+        if numbers.get("claims"):
+            lines += [f"### {chapter}: claims", "",
+                      "Each claim as the chapter declares it (`CLAIMS` in its lab module), checked on this run's "
+                      "numbers: medians, [range] and the seeds on which it held.", ""]
+            lines += markdown(numbers["claims"]) + [""]
     text = "\n".join(lines)
     target.write_text(text)
     return text

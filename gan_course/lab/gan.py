@@ -7,7 +7,9 @@
 - ``train_arm``: an experiment arm on images, a ``Run`` + ``Batches`` loop around a paper module's ``train_step``
   (chapter 02 uses it too);
 - the explorers: ``render_toy_snapshot`` / ``toy_stepper`` and ``render_samples`` / ``sample_explorer`` (with the
-  nearest training image of each sample, the paper's Fig. 2 check, ``nearest_neighbours``).
+  nearest training image of each sample, the paper's Fig. 2 check, ``nearest_neighbours``);
+- ``CLAIMS``: what the chapter claims about its runs, checked by ``gan_course.claims`` on the notebook's numbers
+  (quantities recorded as one value per seed).
 """
 
 from __future__ import annotations
@@ -24,12 +26,34 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..claims import Claim
 from ..losses import discriminator_loss
 from ..models import gan
 from ..sampling import sample
 from ..training import Batches, Run
 from ..viz import show_images
 from ..widgets import explorer, seed_slider
+
+# ============================================================================ what the chapter claims
+CLAIMS = [
+    Claim("theorem1_minimum", "Thm. 1: the global minimum of C(G) is -log 4, reached only at p_g = p_data "
+          "(|min C(G) + log 4| on the 1-D grid)", "thm1_min_gap", "<=", 1e-6, deterministic=True),
+    Claim("theorem1_argmin", "Thm. 1: ... reached at p_g = p_data (|shift| of the grid's minimiser)",
+          "thm1_argmin_shift", "<=", 1e-6, deterministic=True),
+    Claim("prop1_trained_d_is_dstar", "Prop. 1: for G fixed, the optimal D is p_data / (p_data + p_g) "
+          "(max |D - D*| where p_data + p_g > 0.05, D trained alone)", "dstar_max_error", "<", 0.1),
+    Claim("nonsaturating_gradient", "Sec. 3: -log D(G(z)) 'provides much stronger gradients early in learning' "
+          "(gradient ratio, once D rejects G's samples; 'much': at least 10x)", "grad_ratio_nonsat_over_sat",
+          ">=", 10),
+    Claim("saturating_learns_slower", "Sec. 3: with log(1 - D(G(z))) G learns slowly early on (FID of G after "
+          "SATURATION_STEPS steps, glyph classifier: never trained against)", "fid_after_saturating", ">",
+          "fid_after_nonsaturating"),
+    Claim("nonsaturating_drops_modes", "Arjovsky & Bottou 2017, Thm. 2.5: the non-saturating loss is mode-seeking "
+          "(modes covered on the ring at the end, of 8)", "toy_modes_minimax", ">", "toy_modes_nonsaturating"),
+    Claim("strong_d_drops_more_modes", "Algorithm 1's k: k = 5 D steps per G step vs k = 1, non-saturating loss "
+          "(modes covered on the ring after TOY_STEPS // 2 G steps, of 8)", "toy_modes_nonsaturating_half", ">",
+          "toy_modes_k5"),
+]
 
 
 # ============================================================================ the 2-D toy players

@@ -1,0 +1,116 @@
+"""Claims as data (gan_course.claims): the checks compare medians, count seeds, refuse to call a two-arm claim on
+too few seeds, name what is missing, and reach RESULTS.md; every chapter's declared quantities are recorded by
+its notebook."""
+
+import ast
+import importlib
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from gan_course.claims import Claim, check, markdown, records, report
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def one(claim, results):
+    (outcome,) = check([claim], results)
+    return outcome
+
+
+def test_a_bound_compares_the_median_and_counts_the_seeds():
+    claim = Claim("ratio", "Sec. 3", "r", ">=", 10)
+    o = one(claim, {"r": [27.0, 4.0, 30.0]})
+    assert o.held is True and o.left.median == 27.0 and o.seeds_held == (2, 3)
+    assert "27 [4, 30] (3 seeds)" in o.measured and o.verdict == "yes (2/3 seeds)"
+    assert one(claim, {"r": [9.0, 4.0, 30.0]}).held is False            # the median, not the best seed
+    assert one(claim, {"r": [9.0, 4.0, 30.0]}).verdict.startswith("NO")
+
+
+def test_two_arms_are_paired_by_seed_and_need_enough_seeds():
+    claim = Claim("modes", "A&B", "a", ">", "b")
+    o = one(claim, {"a": [8, 6, 8], "b": [5, 7, 3]})
+    assert o.held is True and o.seeds_held == (2, 3)
+    few = one(claim, {"a": [8, 6], "b": [5, 4]})
+    assert few.held is False and not few.enough_seeds and "too few to call" in few.verdict
+    assert "held in this run" in few.verdict                             # which way the run went is still said
+    assert one(claim, {"a": 8, "b": 5}).held is False                   # one run of each arm: not a finding
+    assert one(Claim("t", "Thm. 1", "gap", "<=", 1e-6, deterministic=True), {"gap": 0.0}).held is True
+
+
+def test_factor_and_each_relation():
+    assert one(Claim("x", "", "a", ">", "b", factor=2), {"a": [5] * 3, "b": [2] * 3}).held is True
+    assert one(Claim("x", "", "a", ">", "b", factor=3), {"a": [5] * 3, "b": [2] * 3}).held is False
+    for relation, expected in (("<", False), ("<=", True), (">", False), (">=", True)):
+        assert one(Claim("x", "", "a", relation, 2.0, deterministic=True), {"a": 2.0}).held is expected
+
+
+def test_missing_quantities_are_named_not_guessed():
+    o = one(Claim("x", "", "a", ">", "b"), {"a": [1, 2, 3]})
+    assert o.held is None and o.missing == ("b",) and "no b" in o.measured and o.verdict == "not measured"
+
+
+def test_bad_claims_and_bad_values_say_what_is_wrong():
+    with pytest.raises(ValueError, match=r"relation must be one of \['<', '<=', '>', '>='\]"):
+        Claim("x", "", "a", "==", 1)
+    with pytest.raises(TypeError, match="right must be"):
+        Claim("x", "", "a", ">", [1, 2])
+    with pytest.raises(TypeError, match="quantity 'a' must be a number"):
+        check([Claim("x", "", "a", ">", 1)], {"a": "high"})
+    with pytest.raises(ValueError, match="unique"):
+        check([Claim("x", "", "a", ">", 1), Claim("x", "", "b", ">", 1)], {})
+
+
+def test_report_records_and_markdown_carry_the_verdicts():
+    outcomes = check([Claim("ratio", "Sec. 3: much stronger", "r", ">=", 10), Claim("gone", "", "q", ">", 1)],
+                     {"r": [27, 30, 12]})
+    text = report(outcomes)
+    assert text.splitlines()[0].split() == ["claim", "this", "run", "held?"]
+    assert "ratio" in text and "yes (3/3 seeds)" in text and "Sec. 3: much stronger" in text
+    rows = records(outcomes)
+    assert json.loads(json.dumps(rows)) == rows                          # JSON-ready for record_result
+    assert rows[0]["held"] is True and rows[0]["seeds"] == 3 and rows[1]["held"] is None
+    table = markdown(rows)
+    assert table[0].startswith("| claim |") and len(table) == 4 and "yes (3/3 seeds)" in table[2]
+
+
+def test_results_md_lists_a_chapters_claims(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        run = importlib.import_module("run")
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    rows = records(check([Claim("ratio", "Sec. 3", "r", ">=", 10)], {"r": [27, 30, 12]}))
+    (tmp_path / "01_gan.json").write_text(json.dumps({"wall_time_s": 1.0, "claims": rows, "r": [27, 30, 12]}))
+    text = run.write_table(run.collect(results_dir=tmp_path), tmp_path / "RESULTS.md")
+    assert "### 01_gan: claims" in text and "| ratio | Sec. 3 | r 27 [12, 30] (3 seeds) >= 10 | yes (3/3 seeds) |" in text
+    assert "| claims |" not in text                                      # not dumped raw into the details
+
+
+def _recorded_quantities(name: str) -> set[str]:
+    """Every key the notebook's code puts into ``results`` (``results.update(key=...)``, ``results["key"] = ...``)."""
+    nb = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text())
+    keys = set()
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        for node in ast.walk(ast.parse("".join(cell["source"]))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "update"
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "results"):
+                keys |= {k.arg for k in node.keywords if k.arg}
+            if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == "results" \
+                    and isinstance(node.ctx, ast.Store) and isinstance(node.slice, ast.Constant):
+                keys.add(node.slice.value)
+    return keys
+
+
+@pytest.mark.parametrize("lab, notebook", [("gan", "01_gan")])
+def test_every_claimed_quantity_is_recorded_by_the_chapter(lab, notebook):
+    claims = importlib.import_module(f"gan_course.lab.{lab}").CLAIMS
+    recorded = _recorded_quantities(notebook)
+    assert "claims" in recorded, f"{notebook} does not record its claims table"
+    for claim in claims:
+        for quantity in claim.quantities():
+            assert quantity in recorded, f"{notebook} never records {quantity!r} (claim {claim.name!r})"
