@@ -21,6 +21,8 @@ from gan_course.metrics import (
     available_classifiers,
     classifier_agreement,
     course_classifier,
+    data_copying,
+    density_coverage_from_features,
     evaluate,
     extract,
     feature_network,
@@ -34,6 +36,7 @@ from gan_course.metrics import (
     kid_from_features,
     mode_coverage,
     mode_coverage_from_predictions,
+    nearest_distances,
     precision_recall,
     precision_recall_from_features,
 )
@@ -541,3 +544,39 @@ def test_weights_dir_is_package_data():
     text = (Path(__file__).parent.parent / "pyproject.toml").read_text()
     assert "metrics/weights/*.pt" in text
     assert os.path.isdir(WEIGHTS_DIR)
+
+
+# --- density / coverage (Naeem et al. 2020) and the data-copying check (Meehan et al. 2020) -------------------------
+def test_density_coverage_match_their_definition_on_a_small_set():
+    g = torch.Generator().manual_seed(3)
+    real, fake, k = torch.randn(30, 4, generator=g), torch.randn(20, 4, generator=g) * 1.3, 3
+    d = torch.cdist(real.double(), real.double())
+    radii = d.sort(dim=1).values[:, k]                              # k-th neighbour, the point itself excluded
+    inside = torch.cdist(fake.double(), real.double()) <= radii     # (M, N): Y_j in B(X_i, NND_k(X_i))
+    density = inside.sum().item() / (k * len(fake))
+    coverage = inside.any(dim=0).double().mean().item()
+    got = density_coverage_from_features(real, fake, k=k)
+    assert got.density == pytest.approx(density) and got.coverage == pytest.approx(coverage)
+
+
+def test_density_coverage_tell_crowding_from_missing_support():
+    g = torch.Generator().manual_seed(0)
+    real, same = torch.randn(600, 8, generator=g), torch.randn(600, 8, generator=g)
+    matched = density_coverage_from_features(real, same)
+    crowded = density_coverage_from_features(real, real[:60].repeat(10, 1))    # ten copies of 60 real points
+    away = density_coverage_from_features(real, torch.randn(600, 8, generator=g) + 4)
+    assert 0.7 < matched.density < 1.3 and matched.coverage > 0.9
+    assert crowded.coverage < 0.6 * matched.coverage                             # most real balls hold no sample
+    assert away.density == 0 and away.coverage == 0
+
+
+def test_data_copying_flags_copies_and_passes_fresh_samples():
+    g = torch.Generator().manual_seed(1)
+    train, test, fresh = (torch.randn(800, 8, generator=g) for _ in range(3))
+    copied = data_copying(train, test, train[:400] + 0.01 * torch.randn(400, 8, generator=g))
+    new = data_copying(train, test, fresh)
+    worse = data_copying(train, test, 2 * fresh)
+    assert copied.z < -10 and copied.median_ratio < 0.1
+    assert abs(new.z) < 3 and 0.8 < new.median_ratio < 1.2
+    assert worse.z > 10 and worse.median_ratio > 1.5
+    assert torch.allclose(nearest_distances(train[:5], train), torch.zeros(5, dtype=torch.float64), atol=1e-6)

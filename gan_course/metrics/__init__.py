@@ -17,8 +17,9 @@ Modules, one idea each (equations and papers in their docstrings):
 - ``classifier``: the shipped course classifiers (``course_classifier("glyphs" | "shapes" | "mnist")``);
   ``train_classifier`` reproduces them.
 - ``fid`` (Heusel et al. 2017), ``kid`` (Bińkowski et al. 2018), ``inception_score`` (Salimans et al. 2016),
-  ``precision_recall`` (Kynkäänniemi et al. 2019), ``coverage`` (mode coverage, classifier agreement),
-  ``evaluate`` (everything with a dataset's classifier).
+  ``precision_recall`` (Kynkäänniemi et al. 2019), ``density_coverage`` (Naeem et al. 2020's density and
+  coverage, and the data-copying check of Meehan et al. 2020), ``coverage`` (the classes a generator covers,
+  classifier agreement), ``evaluate`` (everything with a dataset's classifier).
 
 Every metric takes the images and a feature network, and each has a ``*_from_features`` /
 ``*_from_logits`` twin for features you computed once (``extract``) and reuse. A number is only meaningful
@@ -27,6 +28,13 @@ together with its feature network, its sample size and its reference set: report
 
 from .classifier import CourseClassifier, available_classifiers, course_classifier
 from .coverage import ModeCoverage, classifier_agreement, mode_coverage, mode_coverage_from_predictions
+from .density_coverage import (
+    DataCopying,
+    DensityCoverage,
+    data_copying,
+    density_coverage_from_features,
+    nearest_distances,
+)
 from .embed import extract, features_of
 from .evaluate import Protocol, evaluate
 from .features import (
@@ -49,6 +57,7 @@ __all__ = [
     "polynomial_kernel", "mmd2_unbiased", "kid_from_features", "kid",
     "inception_score_from_logits", "inception_score",
     "PrecisionRecall", "knn_radii", "precision_recall_from_features", "precision_recall",
+    "DensityCoverage", "density_coverage_from_features", "DataCopying", "nearest_distances", "data_copying",
     "ModeCoverage", "mode_coverage_from_predictions", "mode_coverage", "classifier_agreement",
     "evaluate",
     "Protocol",
