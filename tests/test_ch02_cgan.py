@@ -276,13 +276,23 @@ def test_exercise_2_conditional_d_loss_accepts_reference_and_rejects_typical_mis
             F.binary_cross_entropy_with_logits(logits[len(x):], torch.zeros(len(x)))
 
     assert ch02.check_conditional_d_loss(concatenated)
+
+    def labels_from_p_y(D, G, x, y, z):                        # standard practice: y' ~ p(y) for the fakes
+        y_fake = torch.randint(0, 4, (len(x),), generator=torch.Generator().manual_seed(5))
+        return discriminator_loss(D(x, y), D(G(z, y_fake).detach(), y_fake))
+
+    def fresh_noise(D, G, x, y, z):                            # and fresh z of its own
+        y_fake = y[torch.randperm(len(y), generator=torch.Generator().manual_seed(2))]
+        return discriminator_loss(D(x, y), D(G(torch.randn_like(z), y_fake).detach(), y_fake))
+
+    assert ch02.check_conditional_d_loss(labels_from_p_y) and ch02.check_conditional_d_loss(fresh_noise)
     cases = {
         "fake with other labels": (lambda D, G, x, y, z: discriminator_loss(D(x, y), D(G(z, y).detach(), y.flip(0))),
                                    "G drew them for"),
         "real with other labels": (lambda D, G, x, y, z: discriminator_loss(D(x, (y + 1) % 4), D(G(z, y).detach(), y)),
                                    "true label"),
         "G with other labels": (lambda D, G, x, y, z: discriminator_loss(D(x, y), D(G(z, y.flip(0)).detach(), y)),
-                                "same y"),
+                                "G drew them for"),
         "not detached": (lambda D, G, x, y, z: discriminator_loss(D(x, y), D(G(z, y), y)), "detach"),
         "V itself": (lambda D, G, x, y, z: -_ref_d_loss(D, G, x, y, z), "maximises"),
         "swapped": (lambda D, G, x, y, z: F.softplus(D(x, y)).mean() + F.softplus(-D(G(z, y).detach(), y)).mean(),

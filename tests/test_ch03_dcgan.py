@@ -78,9 +78,20 @@ def test_guideline_check_notices_violations():
     G, D = dcgan.Generator(width=8, batch_norm=False), dcgan.Discriminator(width=8, batch_norm=False)
     result = dcgan.check_guidelines(G, D)
     assert not result["batch_norm"] and result["no_pooling"] and result["G_relu_tanh"]
-    mlp = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.MaxPool2d(2), nn.Tanh())
+    mlp = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 4), nn.MaxPool2d(2), nn.Tanh())
     result = dcgan.check_guidelines(mlp, dcgan.Discriminator(width=8))
     assert not result["no_hidden_fc"] and not result["no_pooling"]
+
+
+def test_guideline_3_allows_the_projection_and_the_single_output_but_no_hidden_layer():
+    G, D = dcgan.Generator(width=8), dcgan.Discriminator(width=8)
+    projected = nn.Sequential(nn.Linear(100, 64 * 16), nn.Unflatten(1, (64, 4, 4)), *list(G.children())[1:])
+    flat_out = nn.Sequential(*list(D.children())[:-1], nn.Flatten(), nn.LazyLinear(1))
+    hidden = nn.Sequential(*list(D.children())[:-1], nn.Flatten(), nn.LazyLinear(32), nn.LeakyReLU(0.2),
+                           nn.Linear(32, 1))
+    assert dcgan.check_guidelines(projected, D)["no_hidden_fc"]           # "just a matrix multiplication" of z
+    assert dcgan.check_guidelines(G, flat_out)["no_hidden_fc"]            # flattened into a single output
+    assert not dcgan.check_guidelines(G, hidden)["no_hidden_fc"]          # a fully connected hidden layer
 
 
 def test_no_batch_norm_on_g_output_or_d_input():
@@ -383,6 +394,11 @@ def _first_block(z_dim, channels):
 def test_first_block_exercise():
     assert ch03.check_first_block(_first_block)
     assert ch03.check_first_block(lambda z, c: dcgan.Generator(z_dim=z, width=c // 4).project)
+    assert ch03.check_first_block(lambda z, c: nn.Sequential(nn.Linear(z, c * 16), nn.Unflatten(1, (c, 4, 4)),
+                                                             nn.BatchNorm2d(c), nn.ReLU()))   # the paper's matmul
+    with pytest.raises(ExerciseError, match="hidden"):
+        ch03.check_first_block(lambda z, c: nn.Sequential(nn.Linear(z, 64), nn.Linear(64, c * 16),
+                                                          nn.Unflatten(1, (c, 4, 4)), nn.BatchNorm2d(c), nn.ReLU()))
     with pytest.raises(ExerciseError, match="kernel_size=4"):
         ch03.check_first_block(lambda z, c: nn.Sequential(nn.Unflatten(1, (z, 1, 1)), nn.ConvTranspose2d(z, c, 1),
                                                           nn.BatchNorm2d(c), nn.ReLU()))

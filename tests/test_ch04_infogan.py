@@ -363,6 +363,8 @@ def test_exercise_purity():
 
     with pytest.raises(ExerciseError, match="other way round"):
         ch04.check_purity(by_label)
+    with pytest.raises(ExerciseError, match="one to one"):          # Hungarian matching is not purity
+        ch04.check_purity(lambda codes, labels: ig_lab.code_agreement(codes, labels, 10)["matched_accuracy"])
 
 
 def test_unanswered_exercise_says_so():

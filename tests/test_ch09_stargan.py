@@ -520,6 +520,11 @@ def test_check_reconstruction_loss_accepts_the_answer_and_explains_mistakes():
     assert ch09.check_reconstruction_loss(lambda G, x, c, cp: S.reconstruction_loss(x, G(G(x, c), cp)))
     with pytest.raises(ExerciseError, match="ORIGINAL domain"):
         ch09.check_reconstruction_loss(lambda G, x, c, cp: S.reconstruction_loss(x, G(G(x, c), c)))
+    with pytest.raises(ExerciseError, match="wrong way"):                   # the order matters: G does not commute
+        ch09.check_reconstruction_loss(lambda G, x, c, cp: S.reconstruction_loss(x, G(G(x, cp), c)))
+    G, x = ch09.AffineGenerator(), torch.randn(2, 1, 2, 2)
+    c, cp = torch.tensor([[1.0, 0, 0], [0, 1.0, 0]]), torch.tensor([[0, 0, 1.0], [1.0, 0, 0]])
+    assert not torch.allclose(G(G(x, c), cp), G(G(x, cp), c))
     with pytest.raises(ExerciseError, match="L2"):
         ch09.check_reconstruction_loss(lambda G, x, c, cp: ((x - G(G(x, c), cp)) ** 2).mean())
     with pytest.raises(ExerciseError, match="does not depend"):

@@ -2,7 +2,8 @@
 
 1. ``check_condition``: y as "an additional input layer" (Sec. 3.2): [v, onehot(y)], v = z or a flattened image.
 2. ``check_conditional_d_loss``: D's side of Eq. 2, L_D = -E[log D(x | y)] - E[log(1 - D(G(z | y) | y))], where
-   the generated image is judged with the label it was generated for, and G(z | y) is detached.
+   the generated image is judged with the label it was generated for (the batch's y, as Eq. 2 writes it, or labels
+   drawn from p(y), as most implementations do), and G(z | y) is detached.
 3. ``check_class_grid_inputs``: the inputs of a class-by-noise grid (row = label, column = noise vector).
 
 Each check runs the learner's function on cases with known answers, recognises the usual mistakes and says what
@@ -116,13 +117,16 @@ def _match(rows: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     return torch.where(close.any(1), close.float().argmax(1), torch.full((len(rows),), -1))
 
 
-def _check_pairs(G_rec: _Recorder, D_rec: _Recorder, x: torch.Tensor, y: torch.Tensor):
-    """Which (image, label) pairs D was shown: every real x_j with y_j, every G(z_j | y_j) with y_j."""
+def _check_pairs(G_rec: _Recorder, D_rec: _Recorder, x: torch.Tensor, y: torch.Tensor, num_classes: int):
+    """Which (image, label) pairs D was shown: every real x_j with y_j, every G(z_j | y'_j) with the y'_j G drew
+    it for (y' = y, as Eq. 2 writes it, or labels drawn from p(y))."""
     expect(bool(G_rec.calls), "G was never called: the generated pair is (G(z | y), y).")
-    g_labels = G_rec.calls[0][1]
-    expect(g_labels.shape == y.shape and torch.equal(g_labels.long().cpu(), y),
-           f"G was asked for labels {g_labels.tolist()}, not the batch's y = {y.tolist()}. In Eq. 2 the same y "
-           "conditions G and D.")
+    g_labels = G_rec.calls[0][1].reshape(-1)
+    expect(len(g_labels) == len(y) and not g_labels.is_floating_point() and bool(((g_labels >= 0)
+           & (g_labels < num_classes)).all()),
+           f"G was asked for labels {g_labels.tolist()}: give it one class index in 0..{num_classes - 1} per "
+           f"sample, the batch's y (as Eq. 2 writes it) or labels drawn from p(y).")
+    g_labels = g_labels.long().cpu()
     expect(bool(D_rec.calls), "D was never called.")
     images, labels = D_rec.seen()
     fake = G_rec.calls[0][2].detach().flatten(1)
@@ -137,11 +141,12 @@ def _check_pairs(G_rec: _Recorder, D_rec: _Recorder, x: torch.Tensor, y: torch.T
            f"D judged the real images with labels {labels[is_real].tolist()} instead of their own labels "
            f"y = {y.tolist()}. A real pair is an image with its true label, drawn together from p_data(x, y).")
     is_fake = fake_idx >= 0
-    wrong_fake = labels[is_fake] != y[fake_idx[is_fake]]
+    wrong_fake = labels[is_fake] != g_labels[fake_idx[is_fake]]
     expect(not bool(wrong_fake.any()),
-           f"D judged G's images with labels {labels[is_fake].tolist()}, but G drew them for y = {y.tolist()}. The "
-           "generated pair is (G(z | y), y): with other labels D could never learn to check that an image matches "
-           "its label, and G would be free to ignore y.")
+           f"D judged G's images with labels {labels[is_fake].tolist()}, but G drew them for {g_labels.tolist()}. "
+           "The generated pair is (G(z | y), y), judged with the label it was generated for: with other labels D "
+           "could never learn to check that an image matches its label, and G would be free to ignore y.")
+    return g_labels
 
 
 def check_conditional_d_loss(fn) -> bool:
@@ -151,16 +156,15 @@ def check_conditional_d_loss(fn) -> bool:
     x = torch.rand(6, 1, 3, 3, generator=gen) * 2 - 1
     y = torch.tensor([0, 1, 2, 3, 1, 2])
     z = torch.randn(6, 3, generator=gen)
-    with torch.no_grad():
-        real_logits, fake_logits = D(x, y), D(G(z, y), y)
-    expected = discriminator_loss(real_logits, fake_logits)
-
     G_rec, D_rec = _Recorder(G), _Recorder(D)
     out = _call(fn, D_rec, G_rec, x.clone(), y.clone(), z.clone())
     expect(torch.is_tensor(out) and out.dim() == 0,
            f"The loss should be one number (a 0-d tensor), got {tuple(out.shape) if torch.is_tensor(out) else out}: "
            "average each term over the batch.")
-    _check_pairs(G_rec, D_rec, x, y)
+    y_fake = _check_pairs(G_rec, D_rec, x, y, num_classes=4)
+    with torch.no_grad():                               # the loss on the pairs D was shown (z as the learner drew it)
+        real_logits, fake_logits = D(x, y), D(G_rec.calls[0][2].detach(), y_fake)
+    expected = discriminator_loss(real_logits, fake_logits)
 
     value = out.detach().double()
     if torch.allclose(value, -expected.double(), atol=1e-5):

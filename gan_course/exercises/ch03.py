@@ -185,6 +185,14 @@ def check_first_block(make_block) -> bool:
            f"Expected an output of shape (32, {channels}, 4, 4) from z of shape (32, {z_dim}), got "
            f"{tuple(out.shape)}. The paper projects z and reshapes it to a 4x4 map of feature channels.")
     layers = [m for m in block.modules() if not list(m.children())]
+    linears = [m for m in layers if isinstance(m, nn.Linear)]
+    expect(len(linears) <= 1,
+           f"Your block has {len(linears)} linear layers: the ones after the first are fully connected *hidden* "
+           "layers, which guideline 3 removes. The paper's projection is one matrix multiplication of z, reshaped.")
+    if linears:
+        expect(linears[0].in_features == z_dim and linears[0].out_features == channels * 16,
+               f"Your linear layer maps {linears[0].in_features} to {linears[0].out_features} numbers; the projection "
+               f"maps z ({z_dim}) to channels x 4 x 4 = {channels * 16} numbers, then reshapes them to the 4x4 map.")
     expect(any(isinstance(m, nn.BatchNorm2d) for m in layers),
            "Your block has no nn.BatchNorm2d: guideline 2 puts batch norm on every generator layer but the output.")
     expect(not any(isinstance(m, (nn.Tanh, nn.Sigmoid, nn.LeakyReLU)) for m in layers),

@@ -153,9 +153,23 @@ def _purity_cases():
     permuted = torch.randperm(10, generator=g)[labels]           # a perfect code with other names: purity 1
     noisy = torch.where(torch.rand(500, generator=g) < 0.7, permuted, torch.randint(0, 10, (500,), generator=g))
     merged = permuted // 2                                       # 5 code values, each holding two classes
+    # two code values share a majority label: label 0 split over codes 0 and 1, labels 1 and 2 merged in code 2
+    first_half = torch.rand(500, generator=g) < 0.5
+    split = torch.where(labels == 0, torch.where(first_half, 0, 1), torch.where(labels == 1, 2, labels))
     return [("a perfect code with its own numbering", permuted, labels),
             ("a code that is right 70% of the time", noisy, labels),
-            ("a code with 5 values, each holding two classes", merged, labels)]
+            ("a code with 5 values, each holding two classes", merged, labels),
+            ("a code that splits one label over two values", split, labels)]
+
+
+def _matched_accuracy(codes: torch.Tensor, labels: torch.Tensor) -> float:
+    """The best one-to-one assignment of code values to labels (Hungarian): what purity is *not*."""
+    from scipy.optimize import linear_sum_assignment
+
+    k = max(int(codes.max()), int(labels.max())) + 1
+    n = torch.bincount(codes * k + labels, minlength=k * k).view(k, k)
+    rows, cols = linear_sum_assignment(-n.numpy())
+    return float(n[rows, cols].sum() / n.sum())
 
 
 def check_purity(fn) -> bool:
@@ -169,6 +183,10 @@ def check_purity(fn) -> bool:
             raise ExerciseError(f"For {name} you compared the code values with the labels directly ({got:.3f}). The "
                                 "code's values are arbitrary names: code 3 may mean the digit 7. Let each code value "
                                 "vote for its most frequent label first.")
+        if abs(got - _matched_accuracy(codes, labels)) < 1e-6:
+            raise ExerciseError(f"For {name} you matched code values to labels one to one ({got:.3f}, the Hungarian "
+                                "matched accuracy). Purity lets several code values vote for the same label: each "
+                                "code value counts its own most frequent label, whatever the others chose.")
         k, m = int(codes.max()) + 1, int(labels.max()) + 1
         n = torch.bincount(codes * m + labels, minlength=k * m).view(k, m)
         if abs(got - float(n.max(0).values.sum() / n.sum())) < 1e-6:

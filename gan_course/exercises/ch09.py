@@ -20,7 +20,8 @@ from torch import nn
 
 from . import ExerciseError, call, expect, expect_close, passed
 
-__all__ = ["check_label_tiling", "check_classification_loss", "check_reconstruction_loss", "ShiftGenerator"]
+__all__ = ["check_label_tiling", "check_classification_loss", "check_reconstruction_loss", "ShiftGenerator",
+           "AffineGenerator"]
 
 
 def _tensor(out, what: str) -> torch.Tensor:
@@ -111,9 +112,22 @@ class ShiftGenerator(nn.Module):
         return x + (c @ self.w)[:, None, None, None]
 
 
+class AffineGenerator(nn.Module):
+    """The stand-in of ``check_reconstruction_loss``: G(x, c) = (1 + <u, c>) x + <w, c>, a label-dependent contrast and
+    brightness change. Unlike a pure shift it does not commute, G(G(x, c), c') != G(G(x, c'), c), so a cycle written
+    in the wrong order gives another number."""
+
+    def __init__(self, u=(0.5, -0.3, 0.2), w=(0.3, -0.2, 0.05)):
+        super().__init__()
+        self.u, self.w = nn.Parameter(torch.tensor(u)), nn.Parameter(torch.tensor(w))
+
+    def forward(self, x, c):
+        return (1 + c @ self.u)[:, None, None, None] * x + (c @ self.w)[:, None, None, None]
+
+
 def check_reconstruction_loss(fn) -> bool:
     """``fn(G, x, c, c_prime) -> loss``: mean |x - G(G(x, c), c')| (Eq. 4), differentiable with respect to G."""
-    G = ShiftGenerator()
+    G = AffineGenerator()
     g = torch.Generator().manual_seed(11)
     x = torch.rand(4, 1, 3, 3, generator=g) * 2 - 1
     c = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
@@ -128,6 +142,10 @@ def check_reconstruction_loss(fn) -> bool:
     if torch.allclose(out, l1(x, G(G(x, c), c)), atol=1e-6):
         raise ExerciseError("You translated back with the TARGET label c: G(G(x, c), c) stays in domain c. The cycle "
                             "returns to the ORIGINAL domain: G(G(x, c), c'), then compare with x.")
+    if torch.allclose(out, l1(x, G(G(x, c_prime), c)), atol=1e-6):
+        raise ExerciseError("Your cycle runs the wrong way: G(G(x, c'), c) first 'translates' x to the domain it is "
+                            "already in, then to c. L_rec translates to the TARGET c first, then back to the original "
+                            "c': G(G(x, c), c').")
     if torch.allclose(out, l1(x, G(x, c)), atol=1e-6):
         raise ExerciseError("You compared x with the translation G(x, c): that would forbid any change at all. L_rec "
                             "translates there AND back, x -> G(x, c) -> G(G(x, c), c'), and compares the round trip "
@@ -139,10 +157,10 @@ def check_reconstruction_loss(fn) -> bool:
             torch.allclose(out, (x - G(G(x, c), c_prime)).mean(), atol=1e-6):
         raise ExerciseError("Take the absolute value of each pixel's difference BEFORE averaging; otherwise positive "
                             "and negative errors cancel.")
-    expect_close(out, want, "L_rec for G(x, c) = x + <w, c>",
+    expect_close(out, want, "L_rec for G(x, c) = (1 + <u, c>) x + <w, c>",
                  hint="(x - G(G(x, c), c_prime)).abs().mean().")
-    G.w.grad = None
+    G.w.grad = G.u.grad = None
     out.backward() if out.requires_grad else None
-    expect(G.w.grad is not None, "Your loss does not depend on G's parameters (no gradient reached G): do not detach "
+    expect(G.w.grad is not None and G.u.grad is not None, "Your loss does not depend on G's parameters (no gradient reached G): do not detach "
                                  "or wrap the translations in torch.no_grad(); G learns from this loss.")
     return passed("reconstruction loss L_rec")

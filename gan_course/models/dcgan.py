@@ -188,7 +188,9 @@ def check_guidelines(G: nn.Module, D: nn.Module) -> dict[str, bool]:
 
     Keys: ``no_pooling`` (no pooling or upsampling layers; all resolution changes are stride-2 (transposed)
     convolutions), ``batch_norm`` (BN in both, not after G's last or D's first convolution), ``no_hidden_fc``
-    (no ``nn.Linear``), ``G_relu_tanh`` (ReLU hidden units, tanh output), ``D_leaky_relu`` (LeakyReLU(0.2) only).
+    (no fully connected *hidden* layer: an ``nn.Linear`` may only be G's first layer, the projection of z that the
+    paper calls "just a matrix multiplication" before the reshape, or D's last, from the flattened features to the
+    single output), ``G_relu_tanh`` (ReLU hidden units, tanh output), ``D_leaky_relu`` (LeakyReLU(0.2) only).
     """
     def layers(m):
         return [x for x in m.modules() if not list(x.children())]
@@ -206,12 +208,17 @@ def check_guidelines(G: nn.Module, D: nn.Module) -> dict[str, bool]:
     bn_ok = (len(convs_g) > 1 and len(convs_d) > 1
              and all(followed_by_bn(g, c) for c in convs_g[:-1]) and not followed_by_bn(g, convs_g[-1])
              and all(followed_by_bn(d, c) for c in convs_d[1:-1]) and not followed_by_bn(d, convs_d[0]))
+    weighted_g = [m for m in g if isinstance(m, (nn.Linear, nn.ConvTranspose2d, nn.Conv2d))]
+    weighted_d = [m for m in d if isinstance(m, (nn.Linear, nn.Conv2d))]
+    hidden_fc = ([m for m in weighted_g[1:] if isinstance(m, nn.Linear)]
+                 + [m for m in weighted_d[:-1] if isinstance(m, nn.Linear)]
+                 + [m for m in weighted_d[-1:] if isinstance(m, nn.Linear) and m.out_features != 1])
     g_acts = [m for m in g if isinstance(m, (nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.ELU))]
     d_acts = [m for m in d if isinstance(m, (nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.ELU))]
     return {
         "no_pooling": not any(isinstance(m, pool_types) for m in g + d) and strided,
         "batch_norm": bn_ok,
-        "no_hidden_fc": not any(isinstance(m, nn.Linear) for m in g + d),
+        "no_hidden_fc": not hidden_fc,
         "G_relu_tanh": (len(g_acts) > 0 and all(type(a) is nn.ReLU for a in g_acts[:-1])
                         and isinstance(g_acts[-1], nn.Tanh)),
         "D_leaky_relu": (len(d_acts) > 0 and all(isinstance(a, nn.LeakyReLU) and a.negative_slope == LEAK
