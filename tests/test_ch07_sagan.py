@@ -343,6 +343,29 @@ def test_attention_maps_rows_sum_to_one_and_output_is_unchanged():
         lab.attention_maps(torch.nn.Linear(2, 2), torch.randn(1, 2))
 
 
+def test_residual_share_is_zero_at_init_and_reads_gamma():
+    G, _ = _small()
+    G.eval()
+    z, y = torch.randn(3, 128), torch.tensor([1, 2, 3])
+    at_init = lab.residual_share(G, z, y)
+    assert at_init == {"attention": {"gamma": 0.0, "share": 0.0}}            # gamma = 0: the block is the identity
+    with torch.no_grad():
+        G.attention.gamma.fill_(0.5)
+    later = lab.residual_share(G, z, y)["attention"]
+    assert later["gamma"] == 0.5 and later["share"] > 0
+    with pytest.raises(ValueError, match="no SelfAttention2d"):
+        lab.residual_share(torch.nn.Linear(2, 2), torch.randn(1, 2))
+
+
+def test_attention_entropy_is_one_for_uniform_and_zero_for_one_key():
+    assert lab.attention_entropy(lab.uniform_attention(16)) == pytest.approx(1.0)
+    assert lab.attention_entropy(torch.eye(16)) == pytest.approx(0.0, abs=1e-9)
+    two_keys = torch.zeros(4, 16)
+    two_keys[:, :2] = 0.5
+    assert lab.attention_entropy(two_keys) == pytest.approx(math.log(2) / math.log(16))
+    assert 0 < lab.attention_entropy(lab.conv_attention(4, 3)) < 1
+
+
 def test_attention_maps_does_not_step_power_iteration_twice():
     G, _ = _small()
     u = _sn(G.attention.W_f)._u.clone()

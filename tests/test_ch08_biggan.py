@@ -285,6 +285,27 @@ def test_sample_is_balanced_seeded_and_truncated(monkeypatch):
     assert seen["z"].abs().max() > 0.3
 
 
+def test_standing_statistics_follow_the_truncation_and_leave_g_alone():
+    G, _ = small_pair()
+    G(torch.randn(16, G.z_dim), torch.arange(16) % 10)                # some running statistics from training
+    before = {k: v.clone() for k, v in G.state_dict().items()}
+    ema = EMA(G, 0.9)
+    standing = lab.standing_statistics(ema, threshold=0.2, batches=3, batch_size=20, seed=0)
+    again = lab.standing_statistics(G, threshold=0.2, batches=3, batch_size=20, seed=0)
+    untruncated = lab.standing_statistics(G, threshold=None, batches=3, batch_size=20, seed=0)
+    assert all(torch.equal(before[k], v) for k, v in G.state_dict().items())        # the original is untouched
+    assert not standing.training and standing is not G
+    means = {name: [m.running_var for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
+             for name, net in (("G", G), ("standing", again), ("untruncated", untruncated))}
+    assert all(torch.equal(a, b) for a, b in zip(means["standing"], [m.running_var for m in standing.modules()
+                                                                     if isinstance(m, nn.BatchNorm2d)], strict=True))
+    # z squeezed into [-0.2, 0.2] moves the first block's features less: smaller variances than untruncated z
+    assert means["standing"][0].mean() < means["untruncated"][0].mean()
+    assert not torch.equal(means["G"][0], means["untruncated"][0])
+    x = biggan.sample(standing, 10, threshold=0.2, generator=torch.Generator().manual_seed(0))
+    assert x.shape == (10, 3, 16, 16) and x.abs().max() <= 1
+
+
 def test_saturated_fraction():
     x = torch.tensor([-1.0, -0.995, 0.0, 0.5, 0.999, 1.0, 0.2, 0.3])
     assert lab.saturated_fraction(x) == pytest.approx(4 / 8)
@@ -312,7 +333,8 @@ def test_spectra_recorder_records_raw_singular_values_and_round_trips():
 # ----------------------------------------------------------------------------------------- explorers, headless
 def _fake_sweeps():
     rows = lambda shift: [dict(threshold=t, fid=10 + i + shift, precision=0.9 - 0.1 * i, recall=0.2 + 0.1 * i,  # noqa: E731
-                               saturated=0.01 * i, images=torch.rand(20, 3, 8, 8) * 2 - 1)
+                               saturated=0.01 * i, inception_score=5 - i, agreement=0.9 - 0.1 * i,
+                               images=torch.rand(20, 3, 8, 8) * 2 - 1)
                           for i, t in enumerate([0.25, 0.5, 1.0, None])]
     return {"ortho reg": rows(0), "no ortho reg": rows(3)}
 
@@ -326,6 +348,8 @@ def test_truncation_explorer_renders_headless():
     assert ex.state["renders"] == 3 and ex.state["values"]["psi"] == "0.25"
     fig = ex.state["figure"]
     assert "psi = 0.25" in fig.axes[0].get_title() and fig.axes[1].get_xlabel().startswith("recall")
+    assert "Fig. 2" in fig.axes[2].get_title() and fig.axes[2].get_ylabel().startswith("IS")
+    assert fig.axes[3].get_ylabel().startswith("classifier agrees") and len(fig.axes[3].lines) == 3   # 2 models + psi
     with pytest.raises(ValueError, match="not in the sweep"):
         lab.render_truncation(_fake_sweeps(), 0.7)
 

@@ -299,7 +299,7 @@ def small_projected_D(cfg: xl.Config) -> xl.ProjectedDiscriminator:
 
 def test_train_step_with_guidance_is_deterministic(tmp_build, classifier):
     ds = data.load("glyphs", split="test", image_size=32)
-    cfg = small_cfg(lambda_cg=0.5)
+    cfg = small_cfg(lambda_cg=0.5, guidance_from=16)                  # guide at the tests' 16 x 16
 
     def one_run():
         torch.manual_seed(0)
@@ -319,6 +319,21 @@ def test_train_step_with_guidance_is_deterministic(tmp_build, classifier):
     assert float(logs_a[-1]["loss_cg"]) > 0
     assert G_a.mapping.w_avg_c.abs().sum() > 0    # w's class averages are tracked
     assert G_a.stage == 1 and logs_a[-1]["resolution"] == 16      # stage_steps=(0,): stage 1 from step 0
+
+
+def test_guidance_waits_for_the_super_resolution_stages(tmp_build):
+    ds = data.load("glyphs", split="test", image_size=32)
+    cfg = small_cfg(lambda_cg=0.5)                                      # the paper's gate: from 32 x 32
+    assert cfg.guidance_from == xl.GUIDANCE_FROM == 32
+    torch.manual_seed(0)
+    G, D = small_generator(), small_projected_D(cfg)
+    run = Run("t", {"G": G, "D": D}, xl.optimizers(G, D, cfg), root=tmp_build / "t", resume=False, progress=False)
+
+    class Untouchable:                                                  # a classifier that must not be called
+        def __getattr__(self, name):
+            raise AssertionError(f"classifier.{name} used at {G.resolution} x {G.resolution}")
+    logs = xl.train_step(run, G, D, Batches(ds, 8, seed=0), cfg, classifier=Untouchable())
+    assert logs["resolution"] == 16 and float(logs["loss_cg"]) == 0
 
 
 def test_train_step_logs_updates_both_players_and_restores_requires_grad(tmp_build):
@@ -355,7 +370,8 @@ def test_stage_follows_the_step_and_config_checks_its_values():
     assert xl.Config().z_dim == 64 and xl.Config().mapping_layers == 2 and xl.Config().betas == (0.0, 0.99)
     for bad, match in ((dict(lr_G=0), "lr_G"), (dict(betas=(0.5, 1.0)), "betas"), (dict(feature_nets=("dino",)),
                        "feature_nets"), (dict(lambda_cg=-1), "lambda_cg"), (dict(augment=0.6), "augment"),
-                       (dict(z_dim=0), "z_dim"), (dict(stage_steps=(-1,)), "stage_steps")):
+                       (dict(z_dim=0), "z_dim"), (dict(stage_steps=(-1,)), "stage_steps"),
+                       (dict(guidance_from=0), "guidance_from")):
         with pytest.raises(ValueError, match=match):
             xl.Config(**bad)
 

@@ -3,6 +3,9 @@
 - ``saturated_fraction``: the share of pixels at the tanh rails (BigGAN's saturation artefacts at low psi);
 - ``truncation_sweep``: the fidelity / variety trade-off of Sec. 3.1 (Fig. 2), measured with the course classifier
   at every threshold psi on the same latents;
+- ``standing_statistics``: a copy of G whose batch-norm statistics are re-estimated on the z it will be sampled
+  with (truncated or not), BigGAN-PyTorch's "standing statistics"; by default the course samples in eval mode with
+  the running statistics gathered in training, i.e. on untruncated z;
 - ``render_truncation`` / ``truncation_explorer``: the sample grid at psi beside the trade-off curves.
 
 The singular values of every weight over training (Sec. 4) are recorded and explored with ``gan_course.lab.spectra``
@@ -11,6 +14,8 @@ The singular values of every weight over training (Sec. 4) are recorded and expl
 
 from __future__ import annotations
 
+import copy
+
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import torch
@@ -18,10 +23,12 @@ from torch import nn
 
 from ..metrics import classifier_agreement, course_classifier, evaluate
 from ..models import biggan
+from ..sampling import truncated_normal
 from ..viz import show_images
 from ..widgets import choice, explorer
 
-__all__ = ["saturated_fraction", "truncation_sweep", "render_truncation", "truncation_explorer"]
+__all__ = ["saturated_fraction", "standing_statistics", "truncation_sweep", "render_truncation",
+           "truncation_explorer"]
 
 
 # ============================================================================ the truncation trick (Sec. 3.1)
@@ -30,23 +37,49 @@ def saturated_fraction(images: torch.Tensor, level: float = 0.99) -> float:
     return float((images.abs() > level).float().mean())
 
 
+@torch.no_grad()
+def standing_statistics(G: nn.Module, threshold: float | None = None, batches: int = 16, batch_size: int = 256,
+                        seed: int = 0) -> nn.Module:
+    """A copy of G (or of an ``EMA``'s generator) whose batch norms use *standing statistics*: their running means
+    and variances reset, then re-estimated as plain averages over ``batches`` forward passes in train mode on z
+    truncated at ``threshold`` (None: untruncated) and classes in turn. BigGAN-PyTorch computes them this way before
+    sampling; here they can follow the truncation, so that a truncated z is normalised with the statistics of
+    truncated z. Returns the copy in eval mode; ``G`` is unchanged."""
+    net = copy.deepcopy(getattr(G, "module", G))
+    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for bn in norms:
+        bn.reset_running_stats()
+        bn.momentum = None                                   # a cumulative average over the passes
+    net.train()
+    g = torch.Generator().manual_seed(seed)
+    device = next(net.parameters()).device
+    for _ in range(batches):
+        z = (torch.randn(batch_size, net.z_dim, generator=g) if threshold is None
+             else truncated_normal((batch_size, net.z_dim), threshold, generator=g))
+        y = torch.arange(batch_size) % net.n_classes
+        net(z.to(device), y.to(device))
+    return net.eval()
+
+
 def truncation_sweep(G: nn.Module, thresholds, dataset: str = "shapes", n: int = 1000, seed: int = 0,
-                     grid: int = 40, **evaluate_kwargs) -> list[dict]:
+                     grid: int = 40, standing: bool = False, **evaluate_kwargs) -> list[dict]:
     """The fidelity / variety trade-off (BigGAN Sec. 3.1, Fig. 2): for each truncation threshold psi (None: no
     truncation), ``gan_course.metrics.evaluate`` on ``n`` class-balanced samples with the dataset's course classifier
     (FID, precision, recall, classes covered, class KL, IS), the classifier agreement with the class each sample was
     generated for, the saturated fraction, and the first ``grid`` samples (for the explorer).
 
     The same seed at every threshold: values of z inside [-psi, psi] are kept, the others redrawn, so the grids
-    show the same latents pulled towards 0 as psi shrinks.
+    show the same latents pulled towards 0 as psi shrinks. ``standing=True`` samples each threshold from
+    ``standing_statistics(G, psi)`` (batch norm re-estimated on that truncation) instead of G's running statistics.
     """
     classifier = course_classifier(dataset)
     y = torch.arange(n) % getattr(G, "module", G).n_classes
     rows = []
     for psi in thresholds:
-        images = biggan.sample(G, n, psi, y=y, generator=torch.Generator().manual_seed(seed))
+        G_psi = standing_statistics(G, psi, seed=seed + 1) if standing else G
+        images = biggan.sample(G_psi, n, psi, y=y, generator=torch.Generator().manual_seed(seed))
         m = evaluate(images, dataset, n=n, seed=seed, **evaluate_kwargs)
-        rows.append(dict(threshold=psi, fid=m["fid"], precision=m["precision"], recall=m["recall"],
+        rows.append(dict(threshold=psi, standing=standing, fid=m["fid"], precision=m["precision"], recall=m["recall"],
                          classes_covered=m["classes_covered"], class_kl=m["class_kl"],
                          inception_score=m["inception_score"], agreement=classifier_agreement(classifier, images, y),
                          saturated=saturated_fraction(images), images=images[:grid]))
@@ -61,7 +94,9 @@ def _threshold_label(threshold) -> str:
 def render_truncation(sweeps: dict[str, list[dict]], threshold, model: str | None = None, nrow: int = 10):
     """The truncation explorer's figure: the sample grid of ``model`` at truncation ``threshold`` beside the
     fidelity / variety curves of every model of ``sweeps`` ({model name: ``truncation_sweep`` rows}): precision vs
-    recall, and FID and saturated fraction against the threshold; the current threshold is marked."""
+    recall; IS against FID, the axes of the paper's Fig. 2 (both with the course classifier); the classifier's
+    agreement with the class each sample was drawn for, and the saturated fraction, against the threshold. The
+    current threshold is marked on every curve."""
     model = model or next(iter(sweeps))
     rows = sweeps[model]
     i = next((j for j, r in enumerate(rows) if r["threshold"] == threshold), None)
@@ -74,23 +109,34 @@ def render_truncation(sweeps: dict[str, list[dict]], threshold, model: str | Non
         return inf_x if r["threshold"] is None else r["threshold"]
 
     label = _threshold_label
-    fig, axes = plt.subplots(1, 4, figsize=(17, 4.2), gridspec_kw={"width_ratios": [1.5, 1, 1, 1]})
-    show_images(rows[i]["images"], nrow=nrow, ax=axes[0],
-                title=f"{model}: psi = {label(threshold)}  (one class per column)")
-    for name, rs in sweeps.items():
-        line, = axes[1].plot([r["recall"] for r in rs], [r["precision"] for r in rs], "o-", label=name)
-        axes[2].plot([x_of(r) for r in rs], [r["fid"] for r in rs], "o-", color=line.get_color(), label=name)
-        axes[3].plot([x_of(r) for r in rs], [r["saturated"] for r in rs], "o-", color=line.get_color(), label=name)
+    fig = plt.figure(figsize=(16, 7.6))
+    grid = fig.add_gridspec(2, 4)
+    image_ax = fig.add_subplot(grid[:, :2])
+    pr_ax, fig2_ax, agree_ax, sat_ax = (fig.add_subplot(grid[r, c]) for r, c in ((0, 2), (0, 3), (1, 2), (1, 3)))
+    show_images(rows[i]["images"], nrow=nrow, ax=image_ax,
+                title=f"{model}: samples at psi = {label(threshold)} (one class per column)")
     r = rows[i]
-    axes[1].plot(r["recall"], r["precision"], "k*", markersize=16, label=f"psi = {label(threshold)}")
-    axes[1].set(xlabel="recall (variety)", ylabel="precision (fidelity)", title="Fidelity vs variety over psi")
-    for ax, ylabel, title in ((axes[2], "FID (course classifier)", "FID vs truncation"),
-                                   (axes[3], "fraction of |x| > 0.99", "Saturated pixels")):
+    for name, rs in sweeps.items():
+        line, = pr_ax.plot([q["recall"] for q in rs], [q["precision"] for q in rs], "o-", label=name)
+        color = line.get_color()
+        if all("inception_score" in q for q in rs):
+            fig2_ax.plot([q["fid"] for q in rs], [q["inception_score"] for q in rs], "o-", color=color, label=name)
+        if all("agreement" in q for q in rs):
+            agree_ax.plot([x_of(q) for q in rs], [q["agreement"] for q in rs], "o-", color=color, label=name)
+        sat_ax.plot([x_of(q) for q in rs], [q["saturated"] for q in rs], "o-", color=color, label=name)
+    pr_ax.plot(r["recall"], r["precision"], "k*", markersize=14, label=f"psi = {label(threshold)}")
+    pr_ax.set(xlabel="recall (variety)", ylabel="precision (fidelity)", title="Precision vs recall over psi")
+    if "inception_score" in r:
+        fig2_ax.plot(r["fid"], r["inception_score"], "k*", markersize=14, label=f"psi = {label(threshold)}")
+    fig2_ax.set(xlabel="FID (course classifier; lower is better)", ylabel="IS (course classifier)",
+                title="IS against FID (the paper's Fig. 2 axes)")
+    for ax, ylabel, title in ((agree_ax, "classifier agrees with the class", "Class agreement vs psi"),
+                              (sat_ax, "fraction of |x| > 0.99", "Saturated pixels vs psi")):
         ax.axvline(x_of(r), color="k", ls=":", lw=1)
         ax.set(xlabel="truncation threshold psi (right end: none)", ylabel=ylabel, title=title)
         ax.set_xticks([x_of(q) for q in rows])
-        ax.set_xticklabels([label(q["threshold"]) for q in rows], fontsize="small")
-    for ax in axes[1:]:
+        ax.set_xticklabels([label(q["threshold"]) for q in rows])
+    for ax in (pr_ax, fig2_ax, agree_ax, sat_ax):
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     fig.tight_layout()

@@ -35,7 +35,8 @@ from ..viz import to_unit
 from ..widgets import choice, explorer
 from .spectra import SpectraRecorder
 
-__all__ = ["Monitor", "train_arm", "attention_maps", "mean_attention_distance", "attention_beyond", "receptive_field",
+__all__ = ["Monitor", "train_arm", "attention_maps", "residual_share", "attention_entropy", "mean_attention_distance",
+           "attention_beyond", "receptive_field",
            "conv_attention", "uniform_attention", "shape_mask", "attention_on_region", "render_attention",
            "attention_explorer"]
 
@@ -164,6 +165,39 @@ def attention_maps(model: nn.Module, *inputs, **kwargs):
         for h in handles:
             h.remove()
     return output, maps
+
+
+@torch.no_grad()
+def residual_share(model: nn.Module, *inputs, **kwargs) -> dict[str, dict[str, float]]:
+    """How much each ``SelfAttention2d`` inside ``model`` changes its input, y = gamma * o + x (Sec. 3):
+    ``{name: {"gamma": gamma, "share": ||gamma * o|| / ||x||}}`` over the batch of ``model(*inputs, **kwargs)``.
+    A block can attend far and still add little: the share says how much of the output the attention is."""
+    found, handles = {}, []
+
+    def hook(name):
+        def fn(module, args, output):
+            x = args[0]
+            found[name] = {"gamma": float(module.gamma), "share": float((output - x).norm() / x.norm())}
+        return fn
+
+    for name, module in model.named_modules():
+        if isinstance(module, SelfAttention2d):
+            handles.append(module.register_forward_hook(hook(name)))
+    if not handles:
+        raise ValueError(f"{type(model).__name__} has no SelfAttention2d block")
+    try:
+        model(*inputs, **kwargs)
+    finally:
+        for h in handles:
+            h.remove()
+    return found
+
+
+def attention_entropy(beta: torch.Tensor) -> float:
+    """Mean row entropy of beta over its maximum, -sum_i beta_{j,i} log beta_{j,i} / log N_keys, averaged over
+    queries (and the batch): 1 for uniform attention (every key alike), 0 when each query looks at one key."""
+    b = beta.double().clamp_min(1e-30)
+    return float((-(b * b.log()).sum(-1) / math.log(beta.shape[-1])).mean())
 
 
 def _grid(n: int, image_size: int) -> torch.Tensor:

@@ -127,6 +127,7 @@ def classifier_agreement(classifier: FeatureNet | str, images, labels: torch.Ten
     src = ImageSource(images, n=len(labels))
     if src.index is not None:
         raise ValueError("images and labels must have the same length")
-    predicted = torch.cat([classifier.logits(x).argmax(1).cpu() for x in src.batches(batch_size)])
+    device = next(classifier.parameters()).device
+    predicted = torch.cat([classifier.logits(x.to(device)).argmax(1).cpu() for x in src.batches(batch_size)])
     return float((predicted == labels).double().mean())
 

@@ -84,6 +84,8 @@ MIX_CHANNELS = 64         # train.py: "backbone_kwargs.cout = 64", the width of 
 AUGMENT = 0.125           # DiffAugment's translation ratio (Zhao et al. 2020), as Projected GAN's D uses it
 LAMBDA_CG = 0.0           # train.py: "cls_weight = 0.0  # use classifier guidance only for superresolution
 #                           training"; from 32 x 32 on, the weight is a command-line choice (--cls_weight)
+GUIDANCE_FROM = 32        # so guidance starts at the first super-resolution stage, 32 x 32 (the stem is 16 x 16);
+#                           the paper: guidance at low resolution "leads to mode collapse"
 FEATURE_NETS = ("cnn", "vit")   # train.py: "backbones=['deit_base_distilled_patch16_224', 'tf_efficientnet_lite0']";
 #                                 the course's stand-ins: its CNN classifier and a TinyViT
 
@@ -482,7 +484,7 @@ class ProjectedDiscriminator(nn.Module):
 @dataclass
 class Config:
     """StyleGAN-XL's hyper-parameters; the defaults are the paper's (official ``train.py``) values, and the
-    notebook overrides what the course changes (sizes a CPU can afford, guidance from the start) and says why.
+    notebook overrides what the course changes (sizes a CPU can afford, the guidance weight) and says why.
     Every XL addition is a switch here, so that an experiment arm is ``dataclasses.replace(cfg, projected=False)``.
     """
 
@@ -498,6 +500,7 @@ class Config:
     stage_steps: tuple = (150, 250)        # the course's schedule: steps at 8x8, then 16x16 (the paper counts
     #                                        images seen on ImageNet; no step count carries over)
     lambda_cg: float = LAMBDA_CG           # classifier guidance weight (train.py: 0 for the stem)
+    guidance_from: int = GUIDANCE_FROM     # guidance only while G's resolution is at least this (train.py: 32)
     lr_G: float = LR_G                     # train.py: 0.0025
     lr_D: float = LR_D                     # train.py: 0.002
     betas: tuple = BETAS                   # train.py: Adam betas (0, 0.99)
@@ -516,6 +519,8 @@ class Config:
             raise ValueError(f"Config.augment (a translation ratio) must be in [0, 0.5), got {self.augment}")
         if self.lambda_cg < 0:
             raise ValueError(f"Config.lambda_cg must be >= 0 (0: no classifier guidance), got {self.lambda_cg}")
+        if not (isinstance(self.guidance_from, int) and self.guidance_from >= 1):
+            raise ValueError(f"Config.guidance_from must be a resolution (an int >= 1), got {self.guidance_from!r}")
         unknown = [n for n in self.feature_nets if n not in FEATURE_NETS]
         if unknown or not self.feature_nets:
             raise ValueError(f"Config.feature_nets must be a non-empty selection of {FEATURE_NETS}, got "
@@ -566,7 +571,9 @@ def train_step(run, G: Generator, D: nn.Module, batches, cfg: Config, *, classif
     G step, fresh z, c', D's trainable part frozen:
         L_G = -E[D(G(z, c'), c')] + lambda_cg * CE(C(G(z, c')), c')        (classifier guidance, Sec. 3.2)
 
-    where C is ``classifier``, a frozen pretrained classifier (needed when ``cfg.lambda_cg > 0``). w's running
+    where C is ``classifier``, a frozen pretrained classifier (needed when ``cfg.lambda_cg > 0``); the guidance
+    term is applied only while G's resolution is at least ``cfg.guidance_from`` (the official code guides only the
+    super-resolution stages, from 32 x 32: at low resolution guidance "leads to mode collapse"). w's running
     class averages are updated from the G step's w. ``run`` has optimisers "G" and "D" (``optimizers``).
     Returns the detached losses (``loss_G`` is the adversarial term), the mean D outputs and G's resolution.
     """
@@ -587,12 +594,13 @@ def train_step(run, G: Generator, D: nn.Module, batches, cfg: Config, *, classif
 
     set_requires_grad(D.trainable, False)
     z, c_fake = latents(G, x.shape[0], device)
+    guided = cfg.lambda_cg > 0 and G.resolution >= cfg.guidance_from
     with run.autocast():
         w = G.mapping(z, c_fake)
         x_fake = G.synthesis(w)
         loss_adv = hinge_generator_loss(D(x_fake, c_fake))
         loss_cg = (F.cross_entropy(classifier_logits(classifier, x_fake), c_fake)
-                   if cfg.lambda_cg > 0 else torch.zeros((), device=device))
+                   if guided else torch.zeros((), device=device))
     run.update("G", loss_adv + cfg.lambda_cg * loss_cg)
     set_requires_grad(D.trainable, True)
     G.mapping.update_w_avg(w, c_fake)
