@@ -1,5 +1,6 @@
 """Every chapter notebook executes in its smoke setting (papermill, one test per notebook, so -n 2 works)."""
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -44,6 +45,27 @@ def test_notebook_runs_in_smoke_mode(path, tmp_path, monkeypatch):
                     pytrace=False)
     except CellTimeoutError as e:
         pytest.fail(f"{path.name}: a cell timed out: {e}", pytrace=False)
+    warnings = printed_warnings(nbformat.read(out, as_version=4))
+    assert not warnings, f"{path.name} prints warnings in smoke mode (executed copy: {out}):\n" + "\n".join(warnings)
+
+
+def printed_warnings(nb) -> list[str]:
+    """Every line of a cell's stderr that reports a Python warning ("UserWarning: ...", "FutureWarning: ...")."""
+    found = []
+    for i, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                found += [f"cell {i}: {line.strip()}" for line in output.get("text", "").splitlines()
+                          if re.search(r"\b\w*Warning: ", line)]
+    return found
+
+
+def test_printed_warnings_are_found():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x")])
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stderr", text="a.py:3: UserWarning: careful\n"),
+                           nbformat.v4.new_output("stream", name="stdout", text="UserWarning: printed, not warned\n"),
+                           nbformat.v4.new_output("stream", name="stderr", text="100%|####| 3/3\n")]
+    assert printed_warnings(nb) == ["cell 0: a.py:3: UserWarning: careful"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])

@@ -67,7 +67,7 @@ LR_G = 1e-3
 BETA1 = 0.5          # the DCGAN recipe the paper builds on (Sec. 6)
 LAMBDA_CAT = 1.0     # Sec. 6: lambda = 1 for discrete codes ...
 LAMBDA_CONT = 0.1    # ... and a smaller lambda for continuous ones
-LEAK = 0.1           # Table 1 only says lReLU; the official code's slope is 0.1 in some revisions, 0.01 in others
+LEAK = 0.1           # Table 1 only says lReLU; the official code (custom_ops.leaky_rectify) uses 0.01
 
 
 
@@ -269,9 +269,10 @@ def optimizers(G: nn.Module, D: nn.Module, cfg: Config | None = None):
 
 
 def train_step(run, G: Generator, D: Discriminator, batches, cfg: Config) -> dict:
-    """One step of min_{G,Q} max_D V(D, G) - lambda L_I(G, Q) (Eq. 6), as the official code takes it.
+    """One step of min_{G,Q} max_D V(D, G) - lambda L_I(G, Q) (Eq. 6).
 
-    With c ~ P(c), z ~ N(0, I) and one batch of fakes G(z, c) for both updates (so Q and G see the same (c, x)):
+    With c ~ P(c), z ~ N(0, I) and one batch of fakes G(z, c) for both updates (so Q and G see the same (c, x);
+    the official code's two session runs draw fresh z, c for G's update, one G forward pass more):
     D and Q (one module, one optimiser) descend L_D - lambda L_I (Q's head and the shared body learn to read c back
     from G(z, c); D's head learns to tell real from fake), then G descends the non-saturating -log D(G(z, c)) -
     lambda L_I with D and Q frozen. ``run`` is a ``gan_course.training.Run`` with optimisers "G" and "D";
