@@ -337,6 +337,8 @@ def test_loss_tracks_quality_windows_the_loss_and_correlates_it_with_the_metric(
     assert math.isnan(flat["r"])                               # a constant series has no correlation
     neg = wgan_lab.loss_tracks_quality(history, "W1_estimate", "fid", window=1, sign=-1.0)
     assert neg["r"] == pytest.approx(-1.0)
+    cut = wgan_lab.loss_tracks_quality(history, "W1_estimate", "fid", window=2, sign=1.0, until=9)
+    assert cut["steps"].tolist() == [3, 6] and cut["metric"].tolist() == [300.0, 200.0]   # only checkpoints < 9
 
 
 def test_sampler_is_seeded_and_critic_score_explorer_renders_headless():

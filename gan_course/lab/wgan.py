@@ -217,14 +217,16 @@ def fraction_at_clip(critic: nn.Module, c: float = CLIP_C, tol: float = 1e-3) ->
 
 
 # ============================================================================ does the loss track quality?
-def loss_tracks_quality(history, loss_key: str, metric_key: str = "fid", window: int = 50, sign: float = -1.0):
+def loss_tracks_quality(history, loss_key: str, metric_key: str = "fid", window: int = 50, sign: float = -1.0,
+                        until: int | None = None):
     """Does a training loss track sample quality? (Arjovsky et al., Sec. 4.1 and Figs. 3-4.)
 
     For every step s at which ``metric_key`` (e.g. FID, lower is better) was logged, the mean of
     ``sign * loss_key`` over the ``window`` logged steps up to and including s (the per-step estimate is noisy;
     the paper median-filters it), paired with the metric. With ``sign = -1`` and the WGAN critic loss this is
     the W1 estimate E[f(x)] - E[f(x_tilde)]; with a standard GAN's L_D it is -L_D = 2 JS - log 4 (for the
-    optimal D). ``history``: a ``training.History`` or ``{key: (steps, values)}``.
+    optimal D). ``history``: a ``training.History`` or ``{key: (steps, values)}``. ``until``: only the metric's
+    checkpoints before this step (to compare two runs over the same stretch of training).
 
     Returns a dict: ``steps``, ``loss`` (the windowed ``sign * loss``), ``metric``, and the Pearson ``r`` and
     Spearman ``rho`` between them (NaN with fewer than 3 points or a constant series). A loss that tracks FID
@@ -233,6 +235,8 @@ def loss_tracks_quality(history, loss_key: str, metric_key: str = "fid", window:
     data = history.as_dict() if hasattr(history, "as_dict") else history
     loss_steps, loss_values = (np.asarray(v, dtype=float) for v in data[loss_key])
     metric_steps, metric_values = (np.asarray(v, dtype=float) for v in data[metric_key])
+    if until is not None:
+        metric_values, metric_steps = metric_values[metric_steps < until], metric_steps[metric_steps < until]
     smoothed = []
     for s in metric_steps:
         upto = loss_values[loss_steps <= s][-window:]
