@@ -182,6 +182,22 @@ def test_glyph_pairs_styles_are_options(tmp_path, pairs_test):
     assert other.source == "cm" and other.target_style == "mono-bold"
 
 
+def test_glyph_pairs_with_two_right_answers(tmp_path, pairs_test):
+    two = load("glyph-pairs", "test", root=tmp_path, target="stix-bold-italic", target_or="mono")
+    assert torch.equal(two.targets, pairs_test.targets) and torch.equal(two.jitter, pairs_test.jitter)
+    assert torch.equal(two.images, pairs_test.images)                 # the inputs a are unchanged
+    choice = two.target_choice
+    assert two.target_or == "mono" and 0.4 < choice.float().mean() < 0.6  # a fair coin per pair
+    assert torch.equal(two.images_b[choice == 0], pairs_test.images_b[choice == 0])
+    idx = (choice == 1).nonzero().flatten()[:6]
+    chars = [two.classes[t] for t in two.targets[idx].tolist()]
+    b = two.get_batch(idx)[1]
+    assert (glyphs.render(chars, "mono", size=32, jitter=two.jitter[idx]) - b).abs().max() <= 1.01 / 127.5
+    assert torch.equal(load("glyph-pairs", "test", root=tmp_path, target_or="mono").target_choice, choice)
+    assert not pairs_test.target_choice.any() and pairs_test.target_or is None
+    assert torch.equal(two.subset(choice == 1).target_choice, choice[choice == 1])   # subsets keep it
+
+
 # --- shapes ------------------------------------------------------------------------------------------------------
 
 

@@ -378,13 +378,18 @@ class GlyphPairDataset(PairedImageDataset):
     """Glyph pairs ``(a, b)``: the same character with the same jitter in two styles.
 
     Attributes: ``images`` (a, source style), ``images_b`` (b, target style), ``targets`` (character
-    index), ``classes`` (the characters), ``jitter`` (N, 7), ``source`` and ``target_style`` (spellings).
+    index), ``classes`` (the characters), ``jitter`` (N, 7), ``source`` and ``target_style`` (spellings),
+    ``target_choice`` (N,) (0: b is in ``target_style``, 1: in ``target_or``; all 0 without ``target_or``).
     """
 
-    per_sample = ("jitter",)
+    per_sample = ("jitter", "target_choice")
 
-    def __init__(self, images_a, images_b, targets, jitter, source, target_style, classes=CHARACTERS, split=""):
+    def __init__(self, images_a, images_b, targets, jitter, source, target_style, classes=CHARACTERS, split="",
+                 target_choice=None, target_or=None):
         self.jitter = jitter
+        self.target_choice = (torch.zeros(len(targets), dtype=torch.int64) if target_choice is None
+                              else target_choice)
+        self.target_or = target_or
         self.source = source
         self.target_style = target_style
         super().__init__(images_a, images_b, targets, list(classes), name="glyph-pairs", split=split)
@@ -417,11 +422,13 @@ def build(split: str, size: int) -> dict:
             "classes": list(CHARACTERS), "version": VERSION}
 
 
-def build_pairs(split: str, size: int, source: str, target: str) -> dict:
+def build_pairs(split: str, size: int, source: str, target: str, target_or: str | None = None) -> dict:
     """Draw glyph pairs: each character with ONE jitter in the ``source`` style (a) and ``target`` style (b).
 
     The characters and jitters depend on the split only, so pair i shows the same character whatever
-    the styles chosen.
+    the styles chosen. With ``target_or``, each pair's b is drawn in ``target`` or in ``target_or`` at random
+    (a fair coin per pair, seeded; ``target_choice`` says which: 0 or 1): a target with two right answers for the
+    same input, which is what L1 alone averages into a blur (pix2pix, Sec. 3.1).
     """
     n = PAIR_SPLIT_SIZES[split]
     g = torch.Generator().manual_seed(SEEDS["glyph-pairs"][split])
@@ -429,6 +436,9 @@ def build_pairs(split: str, size: int, source: str, target: str) -> dict:
     jitter = sample_jitter(n, g)
     zero = torch.zeros(n, dtype=torch.int64)
     a = _render_groups(chars, zero, jitter, size, [parse_style(source)], CHARACTERS)
-    b = _render_groups(chars, zero, jitter, size, [parse_style(target)], CHARACTERS)
-    return {"images": a, "images_b": b, "targets": chars, "jitter": jitter, "classes": list(CHARACTERS),
-            "version": VERSION}
+    targets = [parse_style(target)] + ([parse_style(target_or)] if target_or else [])
+    choice = (torch.randint(2, (n,), generator=torch.Generator().manual_seed(SEEDS["glyph-pairs"][split] + 7))
+              if target_or else zero)
+    b = _render_groups(chars, choice, jitter, size, targets, CHARACTERS)
+    return {"images": a, "images_b": b, "targets": chars, "jitter": jitter, "target_choice": choice,
+            "classes": list(CHARACTERS), "version": VERSION}
