@@ -151,7 +151,7 @@ def summary_row(chapter: str, numbers: dict, stale: bool = False) -> str:
     images_per_s = numbers.get("images_per_s", numbers.get("images_per_second"))
     torch_version = _torch(numbers)
     where = (f"{numbers.get('_machine', 'machine not recorded')}; {torch_version}{_load(numbers)}; "
-             f"{numbers.get('_recorded', '?')}")
+             f"{numbers.get('_recorded', '?')}" + (f"; code {numbers['_commit']}" if "_commit" in numbers else ""))
     if stale:
         where += " (**stale**: not rewritten by the latest benchmark run)"
     n = numbers.get("n", numbers.get("fid_n", numbers.get("eval_n")))
@@ -201,7 +201,9 @@ def write_table(results: dict[str, dict], target: Path, notebooks: list[Path] | 
     for chapter, numbers in results.items():
         lines += [f"## {chapter}", "",
                   f"measured on: {numbers.get('_machine', '?')}, {_torch(numbers)}{_load(numbers)}, "
-                  f"{numbers.get('_recorded', '?')}", "", "| quantity | value |", "|---|---|"]
+                  f"{numbers.get('_recorded', '?')}"
+                  + (f", code {numbers['_commit']}" if "_commit" in numbers else ""), "", "| quantity | value |",
+                  "|---|---|"]
         lines += [f"| {key} | {_format(value)} |" for key, value in sorted(numbers.items())
                   if not key.startswith("_") and key != "claims"]
         lines.append("")

@@ -52,13 +52,35 @@ def results_dir() -> Path:
     return build_dir() / "results"
 
 
+def git_commit() -> str | None:
+    """The short commit of the clone this package runs from, with ``+changes`` when tracked files differ from it;
+    None outside a git clone (an installed copy) or without git."""
+    import subprocess
+
+    root = project_root()
+    if root is None or not (root / ".git").exists():
+        return None
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+changes" if dirty else "")
+
+
 def record_result(chapter: str, **numbers) -> Path:
     """Write the measured numbers of a chapter's run to ``build/results/<chapter>.json`` (atomically).
 
-    Values may be Python numbers, strings or 0-d tensors. The machine, torch version, 1-minute load average and
-    time are added, so a results table can say where and under what load each number was measured.
+    Values may be Python numbers, strings or 0-d tensors. The machine, torch version, 1-minute load average, time
+    and the commit of the code (``git_commit``) are added, so a results table can say where, under what load and
+    with which code each number was measured.
     """
     clean = {k: (v.item() if isinstance(v, torch.Tensor) else v) for k, v in numbers.items()}
+    commit = git_commit()
+    if commit is not None:
+        clean["_commit"] = commit
     clean["_machine"] = f"{platform.machine()}, {os.cpu_count()} CPU cores" + (
         f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
     )

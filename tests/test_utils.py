@@ -65,3 +65,7 @@ def test_record_result_writes_numbers_and_where_they_were_measured(tmp_build):
     assert numbers["fid"] == 1.5 and numbers["dataset"] == "glyphs"
     assert numbers["_torch"] == torch.__version__ and "CPU cores" in numbers["_machine"]
     assert not list(path.parent.glob("*.tmp"))  # written atomically: no temporary file left behind
+    from gan_course.paths import git_commit, project_root
+
+    if project_root() is not None and (project_root() / ".git").exists():   # a clone: the code is named
+        assert numbers["_commit"] == git_commit() and len(numbers["_commit"].split("+")[0]) >= 7
