@@ -72,6 +72,9 @@ def collect(chapters=None, results_dir: Path | None = None) -> dict[str, dict]:
         if CHAPTER.match(path.stem) and (not chapters or path.stem[:2] in chapters):
             numbers = json.loads(path.read_text())
             numbers["_mtime"] = path.stat().st_mtime
+            seeds = path.with_name(f"{path.stem}.seeds.json")       # benchmarks/claims.py: claims over seeds
+            if seeds.exists():
+                numbers["_seeds"] = json.loads(seeds.read_text())
             results[path.stem] = numbers
     return results
 
@@ -162,6 +165,9 @@ def summary_row(chapter: str, numbers: dict, stale: bool = False) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+_RUN_FIELDS = (("_recorded", ""), ("_machine", ""), ("_load", "load "), ("_commit", "code "))
+
+
 def write_table(results: dict[str, dict], target: Path, notebooks: list[Path] | None = None,
                 runs: dict[str, str] | None = None, started: float | None = None) -> str:
     """Write RESULTS.md: header (collector's machine), summary (one row per chapter with results), details."""
@@ -212,6 +218,15 @@ def write_table(results: dict[str, dict], target: Path, notebooks: list[Path] | 
                       "Each claim as the chapter declares it (`CLAIMS` in its lab module), checked on this run's "
                       "numbers: medians, [range] and the seeds on which it held.", ""]
             lines += markdown(numbers["claims"]) + [""]
+        if numbers.get("_seeds"):
+            over = numbers["_seeds"]
+            where = "; ".join(f"seed {s}: " + (", ".join(f"{label}{run[k]}" for k, label in _RUN_FIELDS if k in run)
+                                                if isinstance(run, dict) else run)
+                              for s, run in over["runs"].items())
+            lines += [f"### {chapter}: claims over seeds (`benchmarks/claims.py`)", "",
+                      f"The notebook run once per seed ({', '.join(map(str, over['seeds']))}), each in its own build "
+                      f"directory; medians, [range] and the seeds on which each claim held. Runs: {where}.", ""]
+            lines += markdown(over["claims"]) + [""]
     text = "\n".join(lines)
     target.write_text(text)
     return text

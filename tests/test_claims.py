@@ -5,6 +5,7 @@ its notebook."""
 import ast
 import importlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -114,3 +115,49 @@ def test_every_claimed_quantity_is_recorded_by_the_chapter(lab, notebook):
     for claim in claims:
         for quantity in claim.quantities():
             assert quantity in recorded, f"{notebook} never records {quantity!r} (claim {claim.name!r})"
+
+
+def _benchmarks_module(name):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+
+
+def test_claims_over_seeds_pool_each_seeds_run_and_reach_results_md(tmp_path):
+    over = _benchmarks_module("claims")
+    assert over.chapter_claims("01_gan") is importlib.import_module("gan_course.lab.gan").CLAIMS
+    with pytest.raises(ValueError, match="Valid choices"):
+        over.chapter_claims("11_diffusion")
+    for seed, (minimax, nonsat) in enumerate([(8, 5), (6, 7), (8, 3)]):
+        path = over.seed_dir("01_gan", seed, tmp_path) / "results" / "01_gan.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps({"toy_modes_minimax": [minimax], "toy_modes_nonsaturating": nonsat,
+                                    "dataset": "glyphs", "_recorded": f"day {seed}", "_commit": "abc1234"}))
+    report = over.check_over_seeds("01_gan", [0, 1, 2, 3], root=tmp_path)
+    assert report["seeds"] == [0, 1, 2] and "no results file" in report["runs"][3]
+    assert report["quantities"] == {"toy_modes_minimax": [8, 6, 8], "toy_modes_nonsaturating": [5, 7, 3]}
+    modes = next(r for r in report["claims"] if r["name"] == "nonsaturating_drops_modes")
+    assert modes["held"] is True and modes["verdict"] == "yes (2/3 seeds)"
+    assert (tmp_path / "results" / "01_gan.seeds.json").exists()
+    (tmp_path / "results" / "01_gan.json").write_text(json.dumps({"wall_time_s": 1.0}))
+    run = _benchmarks_module("run")
+    text = run.write_table(run.collect(results_dir=tmp_path / "results"), tmp_path / "RESULTS.md")
+    assert "### 01_gan: claims over seeds" in text and "yes (2/3 seeds)" in text and "seed 1: day 1, code abc1234" in text
+
+
+@pytest.mark.slow
+def test_a_seed_run_builds_into_its_own_directory(tmp_path):
+    import nbformat
+
+    over = _benchmarks_module("claims")
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("SMOKE = False\nSEED = 0", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("from gan_course import paths\npaths.record_result('99_demo', seed_seen=SEED)")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "99_demo.ipynb"
+    nbformat.write(nb, path)
+    assert over.run_seed(path, 7, tmp_path / "seed7") == "ok"
+    assert json.loads((tmp_path / "seed7" / "results" / "99_demo.json").read_text())["seed_seen"] == 7
+    assert os.environ.get("GAN_COURSE_BUILD") != str(tmp_path / "seed7")     # restored afterwards
