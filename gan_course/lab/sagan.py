@@ -142,7 +142,7 @@ def attention_maps(model: nn.Module, *inputs, **kwargs):
     each block recomputes the block on its own input with ``return_attention=True`` (with the block in eval
     mode, so spectral norm's power iteration is not stepped twice); the model's output is unchanged.
     """
-    maps, handles = {}, []
+    maps = {}
 
     def hook(name):
         def fn(module, args, output):
@@ -154,17 +154,21 @@ def attention_maps(model: nn.Module, *inputs, **kwargs):
                 module.train(was_training)
         return fn
 
-    for name, module in model.named_modules():
-        if isinstance(module, SelfAttention2d):
-            handles.append(module.register_forward_hook(hook(name)))
+    return _with_attention_hooks(model, hook, *inputs, **kwargs), maps
+
+
+def _with_attention_hooks(model: nn.Module, make_hook, *inputs, **kwargs):
+    """``model(*inputs, **kwargs)`` with the forward hook ``make_hook(name)`` on every ``SelfAttention2d`` inside it
+    (removed afterwards, whatever happens); a clear error when the model has no such block."""
+    handles = [module.register_forward_hook(make_hook(name)) for name, module in model.named_modules()
+               if isinstance(module, SelfAttention2d)]
     if not handles:
         raise ValueError(f"{type(model).__name__} has no SelfAttention2d block")
     try:
-        output = model(*inputs, **kwargs)
+        return model(*inputs, **kwargs)
     finally:
         for h in handles:
             h.remove()
-    return output, maps
 
 
 @torch.no_grad()
@@ -172,7 +176,7 @@ def residual_share(model: nn.Module, *inputs, **kwargs) -> dict[str, dict[str, f
     """How much each ``SelfAttention2d`` inside ``model`` changes its input, y = gamma * o + x (Sec. 3):
     ``{name: {"gamma": gamma, "share": ||gamma * o|| / ||x||}}`` over the batch of ``model(*inputs, **kwargs)``.
     A block can attend far and still add little: the share says how much of the output the attention is."""
-    found, handles = {}, []
+    found = {}
 
     def hook(name):
         def fn(module, args, output):
@@ -180,16 +184,7 @@ def residual_share(model: nn.Module, *inputs, **kwargs) -> dict[str, dict[str, f
             found[name] = {"gamma": float(module.gamma), "share": float((output - x).norm() / x.norm())}
         return fn
 
-    for name, module in model.named_modules():
-        if isinstance(module, SelfAttention2d):
-            handles.append(module.register_forward_hook(hook(name)))
-    if not handles:
-        raise ValueError(f"{type(model).__name__} has no SelfAttention2d block")
-    try:
-        model(*inputs, **kwargs)
-    finally:
-        for h in handles:
-            h.remove()
+    _with_attention_hooks(model, hook, *inputs, **kwargs)
     return found
 
 
