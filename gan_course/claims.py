@@ -10,9 +10,10 @@ recorded quantities (keys of the chapter's ``results`` dict) with a relation::
               "toy_modes_minimax", ">", "toy_modes_nonsaturating"),
     ]
 
-The notebook computes its quantities, then ``report(check(CLAIMS, results))`` prints the table
-"claim · this run · held?", and ``results["claims"] = records(...)`` stores it for ``paths.record_result`` (and so
-for ``benchmarks/RESULTS.md``). The prose around the table speaks of what the table shows.
+The notebook computes its quantities, checks them (``check(CLAIMS, results)``), stores the outcome with
+``results["claims"] = records(...)`` for ``paths.record_result`` (and so for ``benchmarks/RESULTS.md``) and shows the
+table "claim · what it tests · measured · held?" with ``show(results["claims"])``; ``report`` is the plain-text
+form for scripts. The prose around the table speaks of what the table shows.
 
 A quantity may be one number or a list with one number per seed. Then the claim compares **medians**, shows the
 range, and, when both sides are lists of the same length (paired by seed), counts the seeds on which it held. A
@@ -29,7 +30,9 @@ import operator
 import statistics
 from dataclasses import dataclass
 
-__all__ = ["Claim", "Outcome", "MIN_SEEDS", "RELATIONS", "check", "report", "records", "markdown"]
+from .notebook import markdown_table, show_table
+
+__all__ = ["Claim", "Outcome", "MIN_SEEDS", "RELATIONS", "check", "report", "records", "markdown", "show"]
 
 MIN_SEEDS = 3
 RELATIONS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
@@ -94,15 +97,31 @@ class Side:
 
 @dataclass(frozen=True)
 class Outcome:
-    """A claim checked against one run's results. ``held`` is None when a quantity was not measured."""
+    """A claim checked against one run's results: ``medians_hold`` says what the medians show, ``held`` whether
+    that is a finding (None when a quantity was not measured; False with fewer than ``MIN_SEEDS`` seeds)."""
 
     claim: Claim
-    left: Side | None
-    right: Side | float | None
-    held: bool | None
-    seeds_held: tuple[int, int] | None = None       # (seeds on which it held, seeds compared), when paired
-    enough_seeds: bool = True
+    left: Side | None = None
+    right: Side | float | None = None
+    medians_hold: bool | None = None
+    seeds_held: tuple[int, int] | None = None       # (seeds on which it held, seeds compared), when several
     missing: tuple[str, ...] = ()                   # the quantities this run did not record
+
+    @property
+    def seeds(self) -> int:
+        """Seeds measured: the fewer of the two sides (0 when not measured)."""
+        if self.left is None:
+            return 0
+        return min(len(self.left.values), len(self.right.values)) if isinstance(self.right, Side) else len(
+            self.left.values)
+
+    @property
+    def enough_seeds(self) -> bool:
+        return self.claim.deterministic or self.seeds >= MIN_SEEDS
+
+    @property
+    def held(self) -> bool | None:
+        return None if self.medians_hold is None else self.medians_hold and self.enough_seeds
 
     @property
     def measured(self) -> str:
@@ -117,25 +136,12 @@ class Outcome:
     def verdict(self) -> str:
         if self.held is None:
             return "not measured"
-        seeds = f" ({self.seeds_held[0]}/{self.seeds_held[1]} seeds)" if self.seeds_held else ""
         if not self.enough_seeds:
             n = self.seeds
-            state = "held" if self._medians_hold else "did not hold"
+            state = "held" if self.medians_hold else "did not hold"
             return f"{state} in this run ({n} seed{'s' if n != 1 else ''}: too few to call, needs {MIN_SEEDS})"
+        seeds = f" ({self.seeds_held[0]}/{self.seeds_held[1]} seeds)" if self.seeds_held else ""
         return ("yes" if self.held else "NO") + seeds
-
-    @property
-    def seeds(self) -> int:
-        """Seeds measured: the fewer of the two sides (0 when not measured)."""
-        if self.left is None:
-            return 0
-        return min(len(self.left.values), len(self.right.values)) if isinstance(self.right, Side) else len(
-            self.left.values)
-
-    @property
-    def _medians_hold(self) -> bool:
-        right = self.right.median if isinstance(self.right, Side) else self.right
-        return RELATIONS[self.claim.relation](self.left.median, self.claim.factor * right)
 
 
 def _number(x: float) -> str:
@@ -167,21 +173,19 @@ def check(claims, results: dict) -> list[Outcome]:
     for claim in claims:
         missing = tuple(q for q in claim.quantities() if q not in results)
         if missing:
-            outcomes.append(Outcome(claim, None, None, None, missing=missing))
+            outcomes.append(Outcome(claim, missing=missing))
             continue
         left = _side(results[claim.left], claim, claim.left)
         right = _side(results[claim.right], claim, claim.right) if claim.compares_arms else float(claim.right)
         compare = RELATIONS[claim.relation]
-        held = compare(left.median, claim.factor * (right.median if isinstance(right, Side) else right))
+        medians_hold = compare(left.median, claim.factor * (right.median if isinstance(right, Side) else right))
         seeds_held = None
         if isinstance(right, Side) and len(left.values) == len(right.values) > 1:
             seeds_held = (sum(compare(a, claim.factor * b) for a, b in zip(left.values, right.values, strict=True)),
                           len(left.values))
         elif not isinstance(right, Side) and len(left.values) > 1:
             seeds_held = (sum(compare(a, claim.factor * right) for a in left.values), len(left.values))
-        seeds = min(len(left.values), len(right.values)) if isinstance(right, Side) else len(left.values)
-        enough = claim.deterministic or seeds >= MIN_SEEDS
-        outcomes.append(Outcome(claim, left, right, held and enough, seeds_held, enough))
+        outcomes.append(Outcome(claim, left, right, medians_hold, seeds_held))
     return outcomes
 
 
@@ -204,12 +208,15 @@ def records(outcomes: list[Outcome]) -> list[dict]:
     return rows
 
 
+def _table(rows: list[dict]) -> dict:
+    return {r["name"]: {"what it tests": r["paper"], "measured": r["measured"], "held?": r["verdict"]} for r in rows}
+
+
 def markdown(rows: list[dict]) -> list[str]:
     """``records`` rows as the lines of a Markdown table (for ``benchmarks/RESULTS.md``)."""
-    def cell(text) -> str:
-        return str(text).replace("|", "\\|").replace("\n", " ")
+    return markdown_table(_table(rows), first="claim").splitlines()
 
-    lines = ["| claim | what it tests | measured | held? |", "|---|---|---|---|"]
-    lines += [f"| {cell(r['name'])} | {cell(r['paper'])} | {cell(r['measured'])} | {cell(r['verdict'])} |"
-              for r in rows]
-    return lines
+
+def show(rows: list[dict], title: str | None = None) -> str:
+    """Display ``records`` rows as a Markdown table in a notebook (it wraps cleanly at any width)."""
+    return show_table(_table(rows), first="claim", title=title)

@@ -62,7 +62,7 @@ def markdown_table(rows: dict, digits: int = 3, first: str = "") -> str:
 
     def cell(v) -> str:
         text = f"{v:.{digits}f}" if isinstance(v, float) else str(v)
-        return text.replace("|", "\\|")
+        return text.replace("|", "\\|").replace("\n", " ")
 
     lines = ["| " + " | ".join([first, *columns]) + " |", "|" + "---|" * (len(columns) + 1)]
     lines += ["| " + " | ".join([cell(name), *(cell(values.get(c, "")) for c in columns)]) + " |"

@@ -77,12 +77,16 @@ def test_report_records_and_markdown_carry_the_verdicts():
     assert table[0].startswith("| claim |") and len(table) == 4 and "yes (3/3 seeds)" in table[2]
 
 
-def test_results_md_lists_a_chapters_claims(tmp_path):
+def _benchmarks_module(name):
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
-        run = importlib.import_module("run")
+        return importlib.import_module(name)
     finally:
         sys.path.remove(str(ROOT / "benchmarks"))
+
+
+def test_results_md_lists_a_chapters_claims(tmp_path):
+    run = _benchmarks_module("run")
     rows = records(check([Claim("ratio", "Sec. 3", "r", ">=", 10)], {"r": [27, 30, 12]}))
     (tmp_path / "01_gan.json").write_text(json.dumps({"wall_time_s": 1.0, "claims": rows, "r": [27, 30, 12]}))
     text = run.write_table(run.collect(results_dir=tmp_path), tmp_path / "RESULTS.md")
@@ -117,19 +121,15 @@ def test_every_claimed_quantity_is_recorded_by_the_chapter(lab, notebook):
             assert quantity in recorded, f"{notebook} never records {quantity!r} (claim {claim.name!r})"
 
 
-def _benchmarks_module(name):
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        return importlib.import_module(name)
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
-
-
 def test_claims_over_seeds_pool_each_seeds_run_and_reach_results_md(tmp_path):
     over = _benchmarks_module("claims")
     assert over.chapter_claims("01_gan") is importlib.import_module("gan_course.lab.gan").CLAIMS
     with pytest.raises(ValueError, match="Valid choices"):
         over.chapter_claims("11_diffusion")
+    with pytest.raises(ValueError, match="no lab module"):
+        over.chapter_claims("00_measuring_gans")
+    with pytest.raises(ValueError, match="no CLAIMS yet"):
+        over.chapter_claims("03_dcgan")
     for seed, (minimax, nonsat) in enumerate([(8, 5), (6, 7), (8, 3)]):
         path = over.seed_dir("01_gan", seed, tmp_path) / "results" / "01_gan.json"
         path.parent.mkdir(parents=True)
