@@ -102,17 +102,27 @@ class SelfAttention2d(nn.Module):
         y = gamma * o + x,                                   gamma initialised to 0
 
     so at initialisation the block is the identity and the network learns how much non-local evidence to use.
-    This is the paper's variant. The official code and BigGAN also max-pool keys and values 2x2
-    (N/4 keys) and give h C/2 channels; pass ``pool=True, value_channels=C // 2`` for that variant.
+    This is the paper's variant. The official code (SAGAN's TensorFlow ``sn_non_local_block_sim``) and BigGAN-PyTorch's
+    ``Attention`` also max-pool keys and values 2x2 (N/4 keys) and give h C/2 channels: pass
+    ``pool=True, value_channels=C // 2`` for that variant. ``pool`` says where the pooling sits:
+
+    - ``True`` or ``"after"``: the official order, f(x) and h(x) computed at every position, then max-pooled 2x2;
+    - ``"before"``: x max-pooled 2x2 first, then the 1x1 convolutions (4x fewer multiply-adds for f and h; not
+      the same function, since a max does not commute with a linear map: kept for weights trained that way);
+    - ``False``: no pooling (the paper's text).
 
     ``forward(x, return_attention=True)`` also returns beta as (B, N_queries, N_keys), rows summing to 1;
     otherwise the memory-efficient fused kernel (``F.scaled_dot_product_attention``, scale 1 as in the paper)
     is used and the N x N map is never stored.
     """
 
+    POOL = (False, True, "after", "before")
+
     def __init__(self, channels: int, key_channels: int | None = None, value_channels: int | None = None,
-                 pool: bool = False, sn: bool = True):
+                 pool: bool | str = False, sn: bool = True):
         super().__init__()
+        if not any(pool is p or (isinstance(pool, str) and pool == p) for p in self.POOL):
+            raise ValueError(f"pool must be one of {self.POOL} (True is the official 'after'), got {pool!r}")
         if channels < 8:
             raise ValueError(f"SelfAttention2d needs at least 8 channels (C/8 >= 1), got {channels}")
         c_bar = key_channels or channels // 8
@@ -123,14 +133,17 @@ class SelfAttention2d(nn.Module):
         self.W_h = conv(channels, c_value, 1, bias=False)  # values
         self.W_v = conv(c_value, channels, 1, bias=False)  # back to C channels
         self.gamma = nn.Parameter(torch.zeros(1))
-        self.pool = pool
+        self.pool = "after" if pool is True else pool
 
     def forward(self, x: torch.Tensor, return_attention: bool = False):
         B, C, H, W = x.shape
         query = self.W_g(x).flatten(2).transpose(1, 2)  # (B, N, C_bar): g(x_j)
-        keys_in = F.max_pool2d(x, 2) if self.pool else x
-        key = self.W_f(keys_in).flatten(2).transpose(1, 2)  # (B, N_k, C_bar): f(x_i)
-        value = self.W_h(keys_in).flatten(2).transpose(1, 2)  # (B, N_k, C_v): h(x_i)
+        keys_in = F.max_pool2d(x, 2) if self.pool == "before" else x
+        key, value = self.W_f(keys_in), self.W_h(keys_in)
+        if self.pool == "after":                          # the official order: convolve, then pool
+            key, value = F.max_pool2d(key, 2), F.max_pool2d(value, 2)
+        key = key.flatten(2).transpose(1, 2)  # (B, N_k, C_bar): f(x_i)
+        value = value.flatten(2).transpose(1, 2)  # (B, N_k, C_v): h(x_i)
         if return_attention:
             s = query @ key.transpose(1, 2)  # s[b, j, i] = f(x_i)^T g(x_j)
             beta = s.softmax(dim=-1)  # normalise over the keys i

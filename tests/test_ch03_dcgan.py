@@ -408,3 +408,57 @@ def test_first_block_exercise():
     with pytest.raises(ExerciseError, match="ReLU"):
         ch03.check_first_block(lambda z, c: nn.Sequential(nn.Unflatten(1, (z, 1, 1)), nn.ConvTranspose2d(z, c, 4),
                                                           nn.BatchNorm2d(c), nn.LeakyReLU(0.2)))
+
+
+def test_he_init_keeps_the_signal_that_the_papers_init_shrinks_without_batch_norm():
+    # Section 5's mechanism: without batch norm, N(0, 0.02^2) weights make every z give nearly the same image
+    torch.manual_seed(0)
+    paper = dcgan.Generator(width=32, batch_norm=False)
+    torch.manual_seed(0)
+    he = dcgan_lab.he_init_(dcgan.Generator(width=32, batch_norm=False))
+    torch.manual_seed(0)
+    with_bn = dcgan.Generator(width=32)
+    spread = {name: dcgan_lab.output_spread(G) for name, G in (("paper", paper), ("he", he), ("bn", with_bn))}
+    assert spread["paper"] < 0.05 * spread["he"] and spread["paper"] < 0.05 * spread["bn"]
+    assert spread["he"] > 0.05 and spread["bn"] > 0.05
+
+
+def test_he_init_variance_is_two_over_fan_in():
+    torch.manual_seed(0)
+    conv, convt = nn.Conv2d(64, 64, 4, 2, 1), nn.ConvTranspose2d(64, 64, 4, 2, 1)
+    project, linear = nn.ConvTranspose2d(100, 64, 4, 1, 0), nn.Linear(256, 64)
+    for m, fan_in in ((conv, 64 * 16), (convt, 64 * 16 / 4), (project, 100), (linear, 256)):
+        dcgan_lab.he_init_(m)
+        assert abs(m.weight.std().item() / (2 / fan_in) ** 0.5 - 1) < 0.05, m
+        assert torch.count_nonzero(m.bias) == 0
+    dcgan_lab.he_init_(conv, negative_slope=0.2)
+    assert abs(conv.weight.std().item() / (2 / (1.04 * 64 * 16)) ** 0.5 - 1) < 0.05
+    bn = nn.BatchNorm2d(4)
+    nn.init.normal_(bn.weight)
+    dcgan_lab.he_init_(bn)
+    assert torch.equal(bn.weight, torch.ones(4)) and torch.equal(bn.bias, torch.zeros(4))
+
+
+def test_output_spread_is_zero_for_a_constant_generator_and_restores_the_mode():
+    G = dcgan.Generator(width=8)
+    G.eval()
+    assert dcgan_lab.output_spread(G, n=16) > 0 and not G.training
+    with torch.no_grad():
+        for m in G.modules():
+            if isinstance(m, nn.ConvTranspose2d):
+                m.weight.zero_()
+    assert dcgan_lab.output_spread(G, n=16) == 0.0
+
+
+def test_section_5_claims_compare_the_notebooks_arms():
+    from gan_course import claims
+    keys = {q for c in dcgan_lab.CLAIMS for q in c.quantities()}
+    assert keys == {"fid_bn_normal", "fid_no_bn_normal", "fid_no_bn_he", "fid_bn_he", "fid_lr_D_high",
+                    "probe_trained_D_fewest", "probe_random_D_fewest"}
+    good = {"fid_bn_normal": [20, 22, 21], "fid_no_bn_normal": [200, 180, 150], "fid_no_bn_he": [40, 45, 50],
+            "fid_bn_he": [21, 20, 25], "fid_lr_D_high": [30, 35, 28], "probe_trained_D_fewest": [0.8, 0.7, 0.9],
+            "probe_random_D_fewest": [0.5, 0.6, 0.55]}
+    assert all(o.held for o in claims.check(dcgan_lab.CLAIMS, good))
+    swapped = dict(good, fid_no_bn_he=[300, 310, 290])      # He init without BN no better than the paper's init
+    held = {o.claim.name: o.held for o in claims.check(dcgan_lab.CLAIMS, swapped)}
+    assert not held["no_bn_failure_is_the_init"] and held["batch_norm_helps_at_paper_init"]

@@ -373,3 +373,23 @@ def test_unanswered_exercise_says_so():
 
     with pytest.raises(ExerciseError, match="NotImplementedError"):
         ch04.check_gaussian_log_likelihood(todo)
+
+
+def test_what_code_encodes_finds_the_factor_the_code_copies():
+    g = torch.Generator().manual_seed(0)
+    family = torch.randint(0, 7, (4000,), generator=g)
+    digit = torch.randint(0, 10, (4000,), generator=g)           # independent of the family
+    code = family.clone()                                         # a c_1 that encodes the font, not the digit
+    rows = ig_lab.what_code_encodes(code, {"digit": digit, "font family": family})
+    assert rows["font family"]["share of H(factor)"] > 0.999
+    assert rows["font family"]["share of H(c1)"] > 0.999
+    assert rows["digit"]["share of H(factor)"] < 0.01             # plug-in MI of independent labels: small bias
+    assert abs(rows["digit"]["H(factor)"] - math.log(10)) < 0.01
+
+
+def test_style_readout_splits_glyph_attribute_labels():
+    from gan_course.metrics import attributes
+    labels = torch.tensor([[1.0, 0.0, 0, 0, 1, 0, 0, 0, 0], [0.0, 1.0, 1, 0, 0, 0, 0, 0, 0]])
+    read = attributes.styles(labels)
+    assert read["family"].tolist() == [2, 0] and read["bold"].tolist() == [1, 0]
+    assert read["italic"].tolist() == [0, 1] and read["style"].tolist() == [2, 1]

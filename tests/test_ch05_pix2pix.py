@@ -442,3 +442,54 @@ def test_a_few_training_steps_on_the_real_facades(shared_data, tmp_path):
     assert all(math.isfinite(float(v)) for step in logs for v in step.values())
     out = L.evaluate(G, test, n=8)
     assert 0 < out["l1"] < 2 and out["sharpness_target"] > 0
+
+
+
+class _Fixed(nn.Module):
+    """A stand-in judge: the same logits for every image."""
+
+    def __init__(self, logits):
+        super().__init__()
+        self.register_buffer("out", torch.as_tensor(logits, dtype=torch.float32))
+        self.anchor = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        return self.out.expand(x.shape[0], -1) + 0 * self.anchor
+
+
+def _content_net(logits):
+    from gan_course.metrics.features import FeatureNet
+
+    class Fixed(FeatureNet):
+        channels, num_features = 1, 2
+
+        def __init__(self):
+            super().__init__()
+            self.net = _Fixed(logits)
+
+        def _features(self, x):
+            return self.net(x)
+
+        _logits = _features
+
+    return Fixed()
+
+
+def test_two_answer_scores_reward_committing_to_one_answer_not_the_average():
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(6, 1, 8, 8, generator=g) * 2 - 1
+    b = torch.rand(6, 1, 8, 8, generator=g) * 2 - 1
+    chars = torch.zeros(6, dtype=torch.long)
+    content = _content_net([[5.0, -5.0]])                          # reads class 0: the right character
+    style = _Fixed([[3.0, -3.0, 5.0, -5.0]])                       # bold, not italic, family 0
+    valid = [torch.tensor([1.0, 0.0, 1.0, 0.0]), torch.tensor([0.0, 1.0, 0.0, 1.0])]
+    picked = L.two_answer_scores(torch.where(torch.arange(6)[:, None, None, None] < 3, a, b), [a, b], chars,
+                                 content, style, valid)
+    average = L.two_answer_scores((a + b) / 2, [a, b], chars, content, style, valid)
+    assert picked["l1_nearer"] < 1e-6 and abs(picked["nearer_is_first"] - 0.5) < 1e-6
+    assert average["l1_nearer"] > 0.1
+    assert picked["content"] == 1.0 and picked["style"] == 1.0 and picked["realism"] == 1.0
+    wrong_style = L.two_answer_scores(a, [a, b], chars, content, _Fixed([[3.0, 3.0, 5.0, -5.0]]), valid)
+    assert wrong_style["style"] == 0.0 and wrong_style["realism"] == 0.0
+    wrong_char = L.two_answer_scores(a, [a, b], chars, _content_net([[-5.0, 5.0]]), style, valid)
+    assert wrong_char["content"] == 0.0 and wrong_char["realism"] == 0.0 and wrong_char["style"] == 1.0

@@ -554,3 +554,18 @@ def test_layers_attention_is_the_exercise_formula():
     x = torch.randn(1, 16, 4, 4)
     _, beta = block(x, return_attention=True)
     assert torch.allclose(_beta_ok(block.W_f(x).flatten(2), block.W_g(x).flatten(2)), beta, atol=1e-6)
+
+
+def test_attention_variants_paper_official_and_none():
+    G = sagan.Generator(ch=8, attention="official")
+    D = sagan.Discriminator(ch=8, attention="official")
+    for block, c in ((G.attention, 16), (D.attention, 16)):
+        assert block.pool == "after" and block.W_h.out_channels == c // 2
+    paper = sagan.Generator(ch=8)
+    assert paper.attention.pool is False and paper.attention.W_h.out_channels == 16 // 8
+    assert sagan.Generator(ch=8, attention=False).attention is None
+    assert sagan.Discriminator(ch=8, attention=False).attention is None
+    z, y = torch.randn(2, sagan.Z_DIM), torch.tensor([0, 1])
+    assert G(z, y).shape == (2, 3, 32, 32) and D(G(z, y), y).shape == (2,)
+    with pytest.raises(ValueError, match="attention must be True, False or one of"):
+        sagan.Generator(ch=8, attention="tf")

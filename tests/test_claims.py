@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from gan_course.claims import Claim, check, markdown, records, report
@@ -111,7 +112,8 @@ def _recorded_quantities(name: str) -> set[str]:
     return keys
 
 
-@pytest.mark.parametrize("lab, notebook", [("gan", "01_gan")])
+@pytest.mark.parametrize("lab, notebook", [("gan", "01_gan"), ("cgan", "02_cgan"), ("infogan", "04_infogan"),
+                                          ("wgan", "06_wgan")])
 def test_every_claimed_quantity_is_recorded_by_the_chapter(lab, notebook):
     claims = importlib.import_module(f"gan_course.lab.{lab}").CLAIMS
     recorded = _recorded_quantities(notebook)
@@ -129,7 +131,7 @@ def test_claims_over_seeds_pool_each_seeds_run_and_reach_results_md(tmp_path):
     with pytest.raises(ValueError, match="no lab module"):
         over.chapter_claims("00_measuring_gans")
     with pytest.raises(ValueError, match="no CLAIMS yet"):
-        over.chapter_claims("03_dcgan")
+        over.chapter_claims("08_biggan")
     for seed, (minimax, nonsat) in enumerate([(8, 5), (6, 7), (8, 3)]):
         path = over.seed_dir("01_gan", seed, tmp_path) / "results" / "01_gan.json"
         path.parent.mkdir(parents=True)
@@ -161,3 +163,16 @@ def test_a_seed_run_builds_into_its_own_directory(tmp_path):
     assert over.run_seed(path, 7, tmp_path / "seed7") == "ok"
     assert json.loads((tmp_path / "seed7" / "results" / "99_demo.json").read_text())["seed_seen"] == 7
     assert os.environ.get("GAN_COURSE_BUILD") != str(tmp_path / "seed7")     # restored afterwards
+
+
+def test_compare_commits_cuts_each_chapter_after_its_throughput_cell(tmp_path):
+    compare = _benchmarks_module("compare_commits")
+    for path in sorted((ROOT / "notebooks").glob("0[1-9]_*.ipynb")) + sorted((ROOT / "notebooks").glob("10_*.ipynb")):
+        cut = nbformat.read(compare.truncated(path, tmp_path / path.name), as_version=4)
+        assert compare.THROUGHPUT_CELL.search(cut.cells[-2].source), path.name
+        assert cut.cells[-1].source == compare.REPORT
+        assert not any(compare.THROUGHPUT_CELL.search(c.source) for c in cut.cells[:-2] if c.cell_type == "code")
+        assert "for " in "".join(c.source for c in cut.cells[:-2]), path.name      # the training loop is kept
+    with pytest.raises(SystemExit, match="no cell computing"):
+        compare.truncated(ROOT / "notebooks" / "00_measuring_gans.ipynb", tmp_path / "00.ipynb")
+    assert compare.summary([3.0, 1.0, 2.0]) == {"median": 2.0, "min": 1.0, "max": 3.0, "values": [3.0, 1.0, 2.0]}

@@ -1,6 +1,8 @@
 """The shared layers keep the invariants their papers state."""
 
+import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from gan_course.layers import ConditionalBatchNorm2d, ModulatedConv2d, SelfAttention2d, SNConv2d, SNLinear
@@ -72,3 +74,23 @@ def test_modulated_conv_is_per_sample():
     together = conv(x, style)
     alone = torch.cat([conv(x[i:i + 1], style[i:i + 1]) for i in range(3)])
     assert torch.allclose(together, alone, atol=1e-5)
+
+
+def test_attention_pooling_order_official_after_and_course_before():
+    torch.manual_seed(0)
+    x = torch.randn(2, 16, 4, 4)
+    after = SelfAttention2d(16, value_channels=8, pool=True, sn=False)
+    assert after.pool == "after"
+    with torch.no_grad():
+        after.gamma.fill_(1.0)
+    q = after.W_g(x).flatten(2).transpose(1, 2)
+    k = F.max_pool2d(after.W_f(x), 2).flatten(2).transpose(1, 2)        # convolve, then pool (the official code)
+    v = F.max_pool2d(after.W_h(x), 2).flatten(2).transpose(1, 2)
+    o = after.W_v((q @ k.transpose(1, 2)).softmax(-1).matmul(v).transpose(1, 2).reshape(2, 8, 4, 4))
+    assert torch.allclose(after(x), o + x, atol=1e-5)
+    before = SelfAttention2d(16, value_channels=8, pool="before", sn=False)
+    before.load_state_dict(after.state_dict())
+    assert before(x, return_attention=True)[1].shape == (2, 16, 4)
+    assert not torch.allclose(before(x), after(x), atol=1e-4)           # a max does not commute with a linear map
+    with pytest.raises(ValueError, match="pool must be one of"):
+        SelfAttention2d(16, pool="maybe")

@@ -45,8 +45,11 @@ def test_notebook_runs_in_smoke_mode(path, tmp_path, monkeypatch):
                     pytrace=False)
     except CellTimeoutError as e:
         pytest.fail(f"{path.name}: a cell timed out: {e}", pytrace=False)
-    warnings = printed_warnings(nbformat.read(out, as_version=4))
+    executed = nbformat.read(out, as_version=4)
+    warnings = printed_warnings(executed)
     assert not warnings, f"{path.name} prints warnings in smoke mode (executed copy: {out}):\n" + "\n".join(warnings)
+    unmeasured = unmeasured_claims(executed)
+    assert not unmeasured, f"{path.name}'s claims table names quantities it never recorded:\n" + "\n".join(unmeasured)
 
 
 def printed_warnings(nb) -> list[str]:
@@ -58,6 +61,29 @@ def printed_warnings(nb) -> list[str]:
                 found += [f"cell {i}: {line.strip()}" for line in output.get("text", "").splitlines()
                           if re.search(r"\b\w*Warning: ", line)]
     return found
+
+
+def unmeasured_claims(nb) -> list[str]:
+    """Every claims-table row (``gan_course.claims.show``) that says a quantity was not recorded by the run."""
+    found = []
+    for i, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            text = output.get("data", {}).get("text/markdown", "") + output.get("text", "")
+            found += [f"cell {i}: {line.strip()}" for line in text.splitlines() if "not measured in this run (no " in line]
+    return found
+
+
+def test_unmeasured_claims_are_found():
+    from gan_course import claims
+
+    outcomes = claims.check([claims.Claim("c", "paper", "a", ">", "b")], {"a": 1.0})
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x")])
+    nb.cells[0].outputs = [nbformat.v4.new_output("display_data", data={
+        "text/markdown": "\n".join(claims.markdown(claims.records(outcomes)))})]
+    assert len(unmeasured_claims(nb)) == 1 and "no b" in unmeasured_claims(nb)[0]
+    measured = claims.check([claims.Claim("c", "paper", "a", ">", "b")], {"a": 1.0, "b": 0.0})
+    nb.cells[0].outputs[0]["data"]["text/markdown"] = "\n".join(claims.markdown(claims.records(measured)))
+    assert unmeasured_claims(nb) == []
 
 
 def test_printed_warnings_are_found():

@@ -57,6 +57,7 @@ CHARACTERS = DIGITS + LETTERS
 _TTF = os.path.join(matplotlib.get_data_path(), "fonts", "ttf")
 
 STYLES = ("regular", "bold", "italic", "bold-italic")
+BINARY_ATTRIBUTES = ("bold", "italic")   # the binary part of ``attribute_vector``: [bold, italic, one-hot family]
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """Chapter 02's lab: what the chapter does with Mirza & Osindero's conditional GAN (``gan_course.models.cgan``).
 
+- ``CLAIMS``: what the chapter claims about its runs, checked by ``gan_course.claims``;
 - measuring conditioning with a classifier: ``balanced_labels``, ``sampler``, ``class_grid_inputs``,
   ``conditioning_report`` (agreement with y, class coverage, how much the *noise* decides the class);
 - ``train_arm``: a broken-label arm of "What goes wrong", chapter 01's arm trainer around ``cgan.train_step``
@@ -19,6 +20,7 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
+from ..claims import Claim
 from ..metrics import mode_coverage_from_predictions
 from ..models import cgan
 from ..sampling import sample
@@ -27,6 +29,14 @@ from ..viz import show_images
 from ..widgets import choice, explorer, seed_slider
 from . import gan as gan_lab
 
+# ============================================================================ what the chapter claims
+CLAIMS = [
+    Claim("D_needs_the_right_label", "Sec. 3 / Eq. 2: G obeys y only because D judges (x, y) pairs (classifier "
+          "agreement with y, WRONG_STEPS steps after the same branch point: correct pairs vs D seeing shuffled "
+          "labels)", "agreement_paired_at_branch_end", ">", "agreement_label_shuffled"),
+    Claim("D_without_y_lets_G_ignore_it", "Sec. 3: with y dropped at D the game is chapter 01's (agreement: correct "
+          "pairs vs D's label input all zeros)", "agreement_paired_at_branch_end", ">", "agreement_label_dropped"),
+]
 
 # ============================================================================ measuring conditioning
 def balanced_labels(n: int, num_classes: int, device=None) -> torch.Tensor:

@@ -1,5 +1,8 @@
 """What chapter 03 does with DCGAN (``gan_course.models.dcgan``): the experiment arms and the explorers of Sec. 6.
 
+- ``CLAIMS``: what the chapter claims about its runs (Section 5's arms), checked by ``gan_course.claims``;
+- ``he_init_`` (He et al. 2015's variance-preserving initialisation, the other init of Section 5's 2x2) and
+  ``output_spread`` (how much G's output varies with z: the mechanism Section 5 measures at step 0);
 - ``train_arm``: an experiment arm, a ``Run`` + ``Batches`` loop around a paper module's ``train_step`` (the same
   update the notebook's loop runs), with an optional ``eval_fn`` (e.g. FID) logged into the run's history; later
   chapters whose arms are a (G, D) pair trained by ``train_step`` reuse it;
@@ -11,6 +14,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from types import ModuleType
 
@@ -19,11 +23,76 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
+from ..claims import Claim
 from ..models import dcgan
-from ..sampling import generate, interpolate
+from ..sampling import generate, interpolate, normal
 from ..training import Batches, Run
 from ..viz import image_grid
 from ..widgets import choice, explorer, seed_slider
+
+# ============================================================================ what the chapter claims
+CLAIMS = [
+    Claim("batch_norm_helps_at_paper_init", "Sec. 3: batch norm 'proved critical to get deep generators to begin "
+          "learning' (FID after WRONG_STEPS steps, N(0, 0.02^2) weights in both arms)", "fid_no_bn_normal", ">",
+          "fid_bn_normal"),
+    Claim("no_bn_failure_is_the_init", "the failure without batch norm is the N(0, 0.02^2) init's: He init without "
+          "batch norm trains (FID after WRONG_STEPS steps)", "fid_no_bn_normal", ">", "fid_no_bn_he"),
+    Claim("batch_norm_helps_at_he_init", "Sec. 3 with a variance-preserving init: batch norm still helps "
+          "(FID after WRONG_STEPS steps, He init in both arms)", "fid_no_bn_he", ">", "fid_bn_he"),
+    Claim("lr_1e-3_too_high_for_D", "Sec. 4: 'the suggested learning rate of 0.001 was too high' (D at 1e-3, "
+          "G at the paper's 2e-4: FID after WRONG_STEPS steps)", "fid_lr_D_high", ">", "fid_bn_normal"),
+    Claim("probe_beats_random_D", "Sec. 5.1: D's features are good for classification (linear-probe accuracy "
+          "with the fewest labels, trained D vs the same D with random weights)", "probe_trained_D_fewest",
+          ">", "probe_random_D_fewest"),
+]
+
+
+# ============================================================================ Section 5's 2x2: normalisation x init
+@torch.no_grad()
+def he_init_(module: nn.Module, negative_slope: float = 0.0) -> nn.Module:
+    """He et al.'s initialisation (2015, Eq. 10: Var[w] = 2 / n_l), in place: every (transposed) convolution and
+    linear weight ~ N(0, 2 / ((1 + a^2) n)), with ``a`` the LeakyReLU slope (0: ReLU) and n the inputs that reach
+    one output unit (fan-in); biases 0; batch norm gamma = 1, beta = 0. For a transposed convolution with stride s
+    each output pixel receives in_channels * k^2 / s^2 taps on average, which is its n (PyTorch's ``kaiming_normal_``
+    reads a transposed convolution's fan-in from the wrong axis). Activations then keep their scale layer after
+    layer, with or without batch norm; DCGAN's N(0, 0.02^2) shrinks them at every layer when nothing rescales them.
+    """
+    gain = 2.0 / (1.0 + negative_slope ** 2)
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            if isinstance(m, nn.Linear):
+                fan_in = m.in_features
+            elif isinstance(m, nn.ConvTranspose2d) and m.stride == (1, 1) and m.padding == (0, 0):
+                fan_in = m.in_channels                   # G's projection of the 1x1 "image" z: one tap a pixel
+            elif isinstance(m, nn.ConvTranspose2d):
+                fan_in = m.in_channels * math.prod(m.kernel_size) / math.prod(m.stride)
+            else:
+                fan_in = m.in_channels * math.prod(m.kernel_size) // m.groups
+            nn.init.normal_(m.weight, 0.0, math.sqrt(gain / fan_in))
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+    return module
+
+
+@torch.no_grad()
+def output_spread(G: nn.Module, n: int = 256, seed: int = 0) -> float:
+    """How much G's images vary with z (G has a ``z_dim``): the per-pixel standard deviation over ``n`` draws,
+    averaged over pixels.
+
+    Near 0, every z gives the same image (the "single point" Sec. 3 says batch norm prevents); a trained G on
+    glyphs varies by a few tenths. Drawn in train mode, as G is at its first training step (batch statistics).
+    """
+    was_training = G.training
+    G.train()
+    try:
+        device = next(G.parameters()).device
+        x = G(normal(n, G.z_dim, generator=torch.Generator().manual_seed(seed), device=device))
+    finally:
+        G.train(was_training)
+    return float(x.std(0).mean())
 
 
 # ============================================================================ experiment arms

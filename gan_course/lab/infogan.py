@@ -3,10 +3,12 @@ the codes back, measuring what they mean, and the explorers.
 
 - ``sample_with_codes``, ``sampler`` (for ``gan_course.metrics``) and ``read_codes`` (Q(c | x) of given images);
 - what the codes mean: ``code_agreement`` (purity, matched accuracy and normalised mutual information of the
-  categorical code against a classifier's labels), ``glyph_moments`` (slant, width, height, thickness of a digit,
+  categorical code against a classifier's labels), ``what_code_encodes`` (c_1 against several factors at once:
+  digit, font family, bold, italic), ``glyph_moments`` (slant, width, height, thickness of a digit,
   from image moments), ``correlations``, ``ShapeFactorReader`` (hue, scale, position and background of a
   ``shapes`` image), ``contingency``, ``entropy``, ``mutual_information``, ``quantize``, ``code_factor_nmi``,
   ``correlation_ratio``, ``code_factor_r2`` and ``mig`` (the disentanglement matrix and gap);
+- ``CLAIMS``: what the chapter claims about its runs, checked by ``gan_course.claims``;
 - the explorers: ``render_codes`` / ``code_explorer`` (a picker for c_1, a slider per continuous code),
   ``render_traversal`` (Fig. 2: one code varies, everything else fixed) and ``heatmap``.
 
@@ -28,11 +30,24 @@ import torch.nn.functional as F
 from matplotlib.colors import rgb_to_hsv
 from scipy.optimize import linear_sum_assignment
 
+from ..claims import Claim
 from ..metrics import extract
 from ..models.infogan import Discriminator, Generator, Latent, QOutput
 from ..sampling import generate
 from ..viz import image_grid
 from ..widgets import choice, explorer, seed_slider
+
+# ============================================================================ what the chapter claims
+CLAIMS = [
+    Claim("c1_agrees_with_digit", "Sec. 7.1: on MNIST c_1 'can capture drastic change in shape', i.e. the digit "
+          "(matched accuracy of c_1 against the course classifier's digit, above chance = 1 / K)",
+          "c1_matched_accuracy", ">", "c1_chance"),
+    Claim("info_term_disentangles", "Sec. 7.2 / Fig. 1: without L_I the codes mean nothing in particular (MIG on "
+          "shapes, InfoGAN vs the same GAN with lambda = 0)", "shapes_mig_infogan", ">", "shapes_mig_plain"),
+    Claim("info_term_explains_factors", "Sec. 7.2: with L_I each factor is explained by some code (mean over "
+          "factors of the best code's eta^2 on shapes, InfoGAN vs lambda = 0)", "shapes_best_eta2_infogan", ">",
+          "shapes_best_eta2_plain"),
+]
 
 
 # ============================================================================ samples with their codes
@@ -112,6 +127,22 @@ def code_agreement(c_cat: torch.Tensor, labels: torch.Tensor, num_classes: int) 
             "matched_accuracy": float(n[rows, cols].sum() / n.sum()),
             "nmi": mutual_information(c_cat, labels) / max(entropy(labels, num_classes), 1e-12),
             "mapping": {int(r): int(c) for r, c in zip(rows, cols, strict=True)}}
+
+
+def what_code_encodes(c_cat: torch.Tensor, factors: dict[str, torch.Tensor]) -> dict[str, dict[str, float]]:
+    """How much of each factor (a discrete labelling of the same samples: digit, font family, bold, ...) the
+    categorical code c_1 determines: ``{factor: {"H(factor)", "I(c1; factor)", "share of H(factor)",
+    "share of H(c1)"}}`` in nats. The share of H(factor) is ``code_agreement``'s NMI; the share of H(c1) says how
+    much of the code's own entropy the factor accounts for (the shares of factors that are independent of each
+    other add up to at most 1)."""
+    c_cat = torch.as_tensor(c_cat).long()
+    h_code = entropy(c_cat)
+    rows = {}
+    for name, labels in factors.items():
+        h, i = entropy(labels), mutual_information(c_cat, labels)
+        rows[name] = {"H(factor)": h, "I(c1; factor)": i, "share of H(factor)": i / max(h, 1e-12),
+                      "share of H(c1)": i / max(h_code, 1e-12)}
+    return rows
 
 
 def glyph_moments(images: torch.Tensor) -> dict[str, torch.Tensor]:

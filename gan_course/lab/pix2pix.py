@@ -4,6 +4,11 @@ look at the discriminator's patch maps, and train the "what goes wrong" arms.
 - ``translate``: G(x) at test time with seeded dropout noise (the paper's z, Sec. 2.1);
 - ``sharpness``, ``evaluate``, ``noise_spread``: the chapter's numbers (is the output right, is it sharp, how much
   does the noise matter?);
+- ``two_answer_scores``: for targets with two right answers (``glyph-pairs`` with ``target_or``), how close G(x)
+  comes to the nearer answer, and a realism score read by networks trained on real glyphs only (the paper's
+  "FCN-score" idea, Sec. 4.2): the right character (the course classifier) in one of the two right styles (the
+  style judge of ``gan_course.metrics.attributes``);
+- ``CLAIMS``: what the chapter claims about its runs, checked by ``gan_course.claims``;
 - ``render_triplets`` / ``triplet_explorer``: input, output and target side by side;
 - ``patch_maps`` / ``render_patch_map``: the PatchGAN's verdict on every patch, with its receptive field;
 - ``train_arm``: one experiment arm (L1 only, cGAN only, both, encoder-decoder): a ``Run`` and ``Batches`` around
@@ -21,10 +26,55 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..analysis import receptive_field
+from ..claims import Claim
+from ..metrics import extract
+from ..metrics.attributes import read_labels
 from ..models import pix2pix
 from ..sampling import generate
 from ..training import Batches, Run
 from ..widgets import explorer, seed_slider
+
+# ============================================================================ what the chapter claims
+CLAIMS = [
+    Claim("l1_alone_blurs_two_answers", "Sec. 3.1 / Fig. 4: 'L1 alone leads to reasonable but blurry results' "
+          "where the target is uncertain (mean L1 to the nearer of two right answers, L1 only vs L1 + cGAN)",
+          "two_answers_l1_only_l1_nearer", ">", "two_answers_l1_cgan_l1_nearer"),
+    Claim("cgan_term_adds_realism", "Sec. 4.2 (FCN-score idea): adding the cGAN term makes outputs that networks "
+          "trained on real images accept (right character in a right style, L1 + cGAN vs L1 only)",
+          "two_answers_l1_cgan_realism", ">", "two_answers_l1_only_realism"),
+    Claim("unet_beats_encoder_decoder", "Sec. 4.3 / Table 2: the U-Net's skips make outputs more faithful than an "
+          "encoder-decoder's at the same objective (mean L1 to the nearer answer)",
+          "two_answers_encoder_decoder_l1_cgan_l1_nearer", ">", "two_answers_l1_cgan_l1_nearer"),
+]
+
+
+@torch.no_grad()
+def two_answer_scores(fake: torch.Tensor, answers, characters: torch.Tensor, content_net, style_net,
+                      valid_styles) -> dict[str, float]:
+    """How outputs ``fake`` = G(x) do when each input has two right answers (``answers``: the two targets of the
+    same inputs, e.g. ``glyph-pairs`` loaded once with ``target`` and once with ``target_or``; ``characters``: the
+    inputs' character indices):
+
+    - ``l1_nearer``: mean over images of min_k mean|G(x) - y_k| (0: G drew one of the right answers exactly; an
+      average of the two is far from both where they differ);
+    - ``nearer_is_first``: the share of outputs nearer the first answer (0.5: G picks either as often);
+    - ``content``: the share of outputs the course classifier (``content_net``) reads as x's character;
+    - ``style``: the share the style judge (``style_net``, trained on real glyphs) reads as exactly one of the
+      ``valid_styles`` (0/1 attribute vectors [bold, italic, one-hot family]);
+    - ``realism``: both at once; ``sharpness_ratio``: Laplacian variance of G(x) over that of the answers.
+
+    Scoring an answer itself (``fake = answers[0]``) gives the judges' ceiling.
+    """
+    per_answer = torch.stack([(fake - y).abs().flatten(1).mean(1) for y in answers], 1)
+    content = extract(content_net, fake, what="logits").argmax(1) == characters
+    read = read_labels(style_net, fake)
+    style = torch.stack([(read == torch.as_tensor(v).float()).all(1) for v in valid_styles], 1).any(1)
+    s_real = float(torch.cat([sharpness(y) for y in answers]).mean())
+    return {"l1_nearer": float(per_answer.min(1).values.mean()),
+            "nearer_is_first": float((per_answer.argmin(1) == 0).float().mean()),
+            "content": float(content.float().mean()), "style": float(style.float().mean()),
+            "realism": float((content & style).float().mean()),
+            "sharpness_ratio": float(sharpness(fake).mean()) / s_real}
 
 
 # ============================================================================ measuring outputs (Sec. 4)

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from matplotlib.patches import Rectangle
 from torch import nn
 
+from ..claims import Claim
 from ..layers import SelfAttention2d
 from ..metrics import Protocol, evaluate
 from ..models import sagan
@@ -40,6 +41,20 @@ __all__ = ["Monitor", "train_arm", "attention_maps", "residual_share", "attentio
            "conv_attention", "uniform_attention", "shape_mask", "attention_on_region", "render_attention",
            "attention_explorer"]
 
+
+
+# ============================================================================ what the chapter claims
+CLAIMS = [
+    Claim("ttur_improves_faster", "Sec. 5.1 / Fig. 3: SN on G/D with TTUR (lr_D = 4 lr_G) improves faster than "
+          "SN on G/D at one learning rate (FID after EXPERIMENT_STEPS steps, same seed and data)",
+          "experiment_fid_sn_GD", ">", "experiment_fid_sn_GD_ttur"),
+    Claim("sn_on_G_helps", "Sec. 5.1 / Fig. 3: spectral norm on G as well as D trains better than SN on D only "
+          "(FID after EXPERIMENT_STEPS steps, one learning rate for both arms)", "experiment_fid_sn_D", ">",
+          "experiment_fid_sn_GD"),
+    Claim("attention_helps", "Sec. 5.2 / Table 1: the self-attention block improves FID over the same networks "
+          "without it (SN on G/D + TTUR, FID after EXPERIMENT_STEPS steps)", "experiment_fid_no_attention", ">",
+          "experiment_fid_sn_GD_ttur"),
+]
 
 # ============================================================================ measuring a run
 def _to_uint8(images: torch.Tensor) -> torch.Tensor:

@@ -8,6 +8,7 @@ against fixed samples, the critic's weights and gradients, whether a loss tracks
   ``parallel_lines_gradients`` (the gradient each passes to theta);
 - the critic's weights: ``critic_weights``, ``fraction_at_clip``;
 - ``loss_tracks_quality`` (does -loss follow FID? Sec. 4.2);
+- ``CLAIMS``: what the chapter claims about its runs, checked by ``gan_course.claims``;
 - what the critic says about single images: ``render_critic_scores`` / ``critic_score_explorer``;
 - Gulrajani et al.'s Fig. 1 in small: ``toy_critic`` trains a critic to optimality on 2-D data with clipping or
   the penalty, ``render_value_surface`` draws it (Fig. 1a), ``layer_gradient_norms`` measures Fig. 1b;
@@ -29,6 +30,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.stats import spearmanr
 from torch import nn
 
+from ..claims import Claim
 from ..losses import (
     clip_weights_,
     discriminator_loss,
@@ -42,6 +44,17 @@ from ..sampling import generate
 from ..viz import show_images
 from ..widgets import choice, explorer, seed_slider
 
+# ============================================================================ what the chapter claims
+CLAIMS = [
+    Claim("w1_estimate_tracks_quality", "WGAN Sec. 4.2 / Fig. 3: the critic's W estimate correlates with sample "
+          "quality, the GAN discriminator's loss does not (Spearman r with FID over the same stretch of steps)",
+          "corr_w1_fid_same_stretch", ">", "corr_gan_lossD_fid"),
+    Claim("gradient_penalty_beats_clipping", "WGAN-GP Sec. 5 / Fig. 3: the gradient penalty trains faster than "
+          "weight clipping (FID after COMPARE_STEPS generator steps, same networks and budget)", "fid_at_budget_clip",
+          ">", "fid_at_budget_gp"),
+    Claim("clipping_pins_weights", "WGAN-GP Sec. 3 / Fig. 1b: weight clipping pushes the critic's weights to the "
+          "two extremes +-c (share of weights at +-c, more than half)", "clip_fraction_at_c", ">", 0.5),
+]
 
 # ============================================================================ Example 1: parallel lines
 def parallel_lines_divergences(theta) -> dict[str, torch.Tensor]:

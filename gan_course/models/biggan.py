@@ -85,11 +85,15 @@ def conditional_bn(num_features: int, cond_dim: int, sn: bool = True) -> Conditi
     return bn
 
 
-def attention(channels: int, sn: bool = True) -> SelfAttention2d:
+def attention(channels: int, sn: bool = True, pool: str = "before") -> SelfAttention2d:
     """BigGAN's self-attention variant (the reference ``Attention`` layer): keys f and queries g with C/8 channels,
     values h with C/2 channels, keys and values max-pooled 2 x 2, a 1 x 1 output conv back to C, gate gamma = 0 at
-    init; every conv orthogonally initialised and spectrally normalised."""
-    block = SelfAttention2d(channels, value_channels=channels // 2, pool=True, sn=False)
+    init; every conv orthogonally initialised and spectrally normalised.
+
+    ``pool``: the reference convolves, then pools (``"after"``); the course's default pools x first (``"before"``,
+    4x cheaper f and h), the order the shipped run of ``gan_course/pretrained/08_biggan`` was trained with (a
+    deviation chapter 08 states)."""
+    block = SelfAttention2d(channels, value_channels=channels // 2, pool=pool, sn=False)
     for name in ("W_f", "W_g", "W_h", "W_v"):
         setattr(block, name, orthogonal_sn(getattr(block, name), sn))
     return block

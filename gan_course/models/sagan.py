@@ -53,7 +53,8 @@ from ..sampling import generate
 from ..sampling import sample as sample_images
 from ..training import set_requires_grad
 
-__all__ = ["Z_DIM", "LR_G", "LR_D", "BETAS", "N_DIS", "GBlock", "DBlock", "Generator", "Discriminator", "Config",
+__all__ = ["Z_DIM", "LR_G", "LR_D", "BETAS", "N_DIS", "ATTENTION", "attention_block", "GBlock", "DBlock", "Generator",
+           "Discriminator", "Config",
            "check_config", "optimizers", "train_step", "sample", "sampler"]
 
 Z_DIM = 128          # Sec. 5 / the official code: z in R^128, N(0, I)
@@ -61,6 +62,32 @@ LR_G = 1e-4          # Sec. 4 (TTUR): "0.0001 for the generator"
 LR_D = 4e-4          # Sec. 4 (TTUR): "0.0004 for the discriminator"
 BETAS = (0.0, 0.9)   # Sec. 5: "Adam optimizer with beta_1 = 0 and beta_2 = 0.9"
 N_DIS = 1            # Sec. 4: TTUR lets SAGAN use "1:1 balanced updates for the generator and discriminator"
+ATTENTION = ("paper", "official")   # Sec. 3's equations, or the official code's layer (see attention_block)
+
+
+def attention_block(channels: int, variant: str = "paper", sn: bool = True) -> SelfAttention2d:
+    """The self-attention block of Sec. 3 (``gan_course.layers.SelfAttention2d``), in one of two variants:
+
+    - ``"paper"``: the equations as written, f, g and h with C_bar = C/8 channels, every position a key;
+    - ``"official"``: the authors' TensorFlow code (``sn_non_local_block_sim``): h with C/2 channels, keys and values
+      max-pooled 2x2 after their 1x1 convolutions (N/4 keys).
+    """
+    if variant not in ATTENTION:
+        raise ValueError(f"attention variant must be one of {ATTENTION}, got {variant!r}")
+    if variant == "official":
+        return SelfAttention2d(channels, value_channels=channels // 2, pool="after", sn=sn)
+    return SelfAttention2d(channels, sn=sn)
+
+
+def _attention_variant(attention: bool | str) -> str | None:
+    """``attention`` as G and D take it: True (= "paper"), "paper", "official", or False (no block)."""
+    if attention is False:
+        return None
+    if attention is True:
+        return "paper"
+    if attention in ATTENTION:
+        return attention
+    raise ValueError(f"attention must be True, False or one of {ATTENTION}, got {attention!r}")
 
 
 # --------------------------------------------------------------------------- residual blocks (SN-GAN, SAGAN)
@@ -144,11 +171,12 @@ class Generator(nn.Module):
     With ``image_size=32``: 4 -> 8 -> 16 -> attention at 16 x 16 -> 32. Widths are ``ch * mult`` with
     ``mult = (4, 4, 2, 1)`` (an extra leading 4 per extra doubling: 64 x 64 has four blocks). ``sn=True`` puts
     spectral norm on every conv and linear layer of G (SAGAN Sec. 4); ``sn=False`` is the SN-GAN baseline
-    generator ("SN on D only"). ``attention=False`` removes the block (for comparisons).
+    generator ("SN on D only"). ``attention``: ``True`` or ``"paper"`` (Sec. 3's block), ``"official"`` (the
+    authors' code, ``attention_block``), ``False`` (no block: the paper's Table 1 baseline).
     """
 
     def __init__(self, *, z_dim: int = Z_DIM, n_classes: int = 10, ch: int = 16, image_size: int = 32,
-                 attn_res: int = 16, out_channels: int = 3, sn: bool = True, attention: bool = True):
+                 attn_res: int = 16, out_channels: int = 3, sn: bool = True, attention: bool | str = True):
         super().__init__()
         n_blocks = int(math.log2(image_size // 4))
         if 4 * 2 ** n_blocks != image_size:
@@ -159,11 +187,11 @@ class Generator(nn.Module):
         self.linear = ortho_linear(z_dim, widths[0] * 4 * 4, sn=sn)
         self.blocks = nn.ModuleList(GBlock(widths[i], widths[i + 1], n_classes, sn) for i in range(n_blocks))
         self.resolutions = [4 * 2 ** (i + 1) for i in range(n_blocks)]  # resolution after each block
-        self.attention = None
-        if attention:
+        self.attention, variant = None, _attention_variant(attention)
+        if variant is not None:
             if attn_res not in self.resolutions:
                 raise ValueError(f"attn_res must be one of {self.resolutions}, got {attn_res}")
-            self.attention = SelfAttention2d(widths[self.resolutions.index(attn_res) + 1], sn=sn)
+            self.attention = attention_block(widths[self.resolutions.index(attn_res) + 1], variant, sn)
         self.bn = nn.BatchNorm2d(widths[-1])
         self.to_rgb = ortho_conv2d(widths[-1], out_channels, 3, sn=sn)
 
@@ -186,10 +214,11 @@ class Discriminator(nn.Module):
     over positions; psi: a linear map to a scalar; embed: one learned vector per class. D is a logit for the
     hinge loss (no sigmoid), linear in the class embedding. Every layer is spectrally normalised (``sn=True``,
     as in SN-GAN and SAGAN), the class embedding too. For 32 x 32: 32 -> 16 -> 8 (attention) -> 4 -> 4.
+    ``attention`` as in ``Generator``.
     """
 
     def __init__(self, *, n_classes: int = 10, ch: int = 16, image_size: int = 32, attn_res: int = 8,
-                 in_channels: int = 3, sn: bool = True, attention: bool = True):
+                 in_channels: int = 3, sn: bool = True, attention: bool | str = True):
         super().__init__()
         n_down = int(math.log2(image_size // 4))
         if 4 * 2 ** n_down != image_size:
@@ -201,11 +230,11 @@ class Discriminator(nn.Module):
         blocks += [DBlock(widths[n_down - 1], widths[n_down - 1], downsample=False, sn=sn)]
         self.blocks = nn.ModuleList(blocks)
         self.resolutions = [image_size // 2 ** (i + 1) for i in range(n_down)] + [4]
-        self.attention = None
-        if attention:
+        self.attention, variant = None, _attention_variant(attention)
+        if variant is not None:
             if attn_res not in self.resolutions[:-1]:
                 raise ValueError(f"attn_res must be one of {self.resolutions[:-1]}, got {attn_res}")
-            self.attention = SelfAttention2d(widths[self.resolutions.index(attn_res)], sn=sn)
+            self.attention = attention_block(widths[self.resolutions.index(attn_res)], variant, sn)
         self.features_dim = widths[n_down - 1]
         self.psi = ortho_linear(self.features_dim, 1, sn=sn)
         self.embed = orthogonal_sn(nn.Embedding(n_classes, self.features_dim), sn)

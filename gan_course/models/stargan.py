@@ -74,6 +74,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data.glyphs import BINARY_ATTRIBUTES
 from ..layers import diff_augment
 from ..losses import gradient_penalty, wasserstein_critic_loss, wasserstein_generator_loss
 from ..training import set_requires_grad
@@ -85,7 +86,7 @@ N_CRITIC = 5                # Sec. 4.1: "We perform one generator update after f
 LR, BETAS = 1e-4, (0.5, 0.999)   # Sec. 4.1: Adam "with beta_1 = 0.5 and beta_2 = 0.999", "a learning rate of 0.0001"
 LEAK = 0.01                 # the discriminator's LeakyReLU slope (Table 5)
 
-STYLE_ATTRIBUTES = ("bold", "italic")
+STYLE_ATTRIBUTES = BINARY_ATTRIBUTES   # the glyph domains' two binary attributes (data.glyphs.attribute_vector)
 UPSAMPLING = ("transposed", "nearest")   # G's up-sampling: the paper's transposed convs, or resize + conv
 
 
