@@ -79,7 +79,8 @@ def test_one_version_everywhere_and_the_licence_files_exist():
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     assert gan_course.__version__ == version
     assert re.search(rf"^version: {re.escape(version)}$", (ROOT / "CITATION.cff").read_text(), flags=re.M)
-    first_release = re.search(r"^## (\S+)", (ROOT / "CHANGELOG.md").read_text(), flags=re.M).group(1)
+    releases = re.findall(r"^## (\S+)", (ROOT / "CHANGELOG.md").read_text(), flags=re.M)
+    first_release = next(r for r in releases if r != "Unreleased")     # changes since it may sit above it
     assert first_release == version, f"CHANGELOG.md's latest entry is {first_release}, the package is {version}"
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     for pattern in project["license-files"]:
