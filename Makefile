@@ -43,11 +43,15 @@ smoke: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check gan_course tests benchmarks notebooks
 
-## Lint, unit tests, every notebook executed in smoke mode with papermill, then nbval over the committed notebooks.
+## Lint, unit tests, then every notebook executed once in smoke mode, cell by cell, by nbval (with the checks of
+## tests/nbval_checks.py: no printed warnings, no claims table naming a quantity the run never recorded), each
+## notebook building into a fresh build/nbval/ so nothing resumes from an earlier run.
 test: lint
 	$(PY) -m pytest -n $(JOBS) tests
-	GAN_COURSE_SMOKE=1 $(PY) -m pytest -n $(JOBS) --dist loadscope --nbval-lax --nbval-kernel-name python3 \
-		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider notebooks
+	rm -rf $(BUILD)/nbval
+	GAN_COURSE_SMOKE=1 GAN_COURSE_BUILD=$(abspath $(BUILD)/nbval) $(PY) -m pytest -n $(JOBS) --dist loadscope \
+		--nbval-lax --nbval-kernel-name python3 --nbval-sanitize-with tests/nbval_sanitize.cfg \
+		-p tests.nbval_checks -p no:cacheprovider notebooks
 
 ## Student copies of the chapters (solutions and outputs removed, nbgrader markers) in build/student/.
 student: $(STAMP)

@@ -164,6 +164,13 @@ def _side(value, claim: Claim, key: str) -> Side:
     return Side(values)
 
 
+def _not_a_number(value) -> bool:
+    """A quantity recorded as NaN (a measurement that was switched off, e.g. rFID with ``RFID_N = 0``) is not
+    measured: comparing it would call every claim on it "not held"."""
+    values = value if isinstance(value, (list, tuple)) else [value]
+    return bool(values) and all(isinstance(v, float) and math.isnan(v) for v in values)
+
+
 def check(claims, results: dict) -> list[Outcome]:
     """Check every claim against ``results`` (``{quantity: number or [number per seed]}``)."""
     names = [c.name for c in claims]
@@ -171,7 +178,7 @@ def check(claims, results: dict) -> list[Outcome]:
         raise ValueError(f"claim names must be unique, got {names}")
     outcomes = []
     for claim in claims:
-        missing = tuple(q for q in claim.quantities() if q not in results)
+        missing = tuple(q for q in claim.quantities() if q not in results or _not_a_number(results[q]))
         if missing:
             outcomes.append(Outcome(claim, missing=missing))
             continue

@@ -52,6 +52,9 @@ def test_factor_and_each_relation():
 def test_missing_quantities_are_named_not_guessed():
     o = one(Claim("x", "", "a", ">", "b"), {"a": [1, 2, 3]})
     assert o.held is None and o.missing == ("b",) and "no b" in o.measured and o.verdict == "not measured"
+    off = one(Claim("x", "", "a", ">", "b"), {"a": 1.0, "b": float("nan")})          # a measurement switched off
+    assert off.held is None and off.missing == ("b",)
+    assert one(Claim("x", "", "a", ">", "b"), {"a": 1.0, "b": [float("nan"), 0.0, 0.0]}).held is not None
 
 
 def test_bad_claims_and_bad_values_say_what_is_wrong():
@@ -123,13 +126,14 @@ def test_every_claimed_quantity_is_recorded_by_the_chapter(lab, notebook):
             assert quantity in recorded, f"{notebook} never records {quantity!r} (claim {claim.name!r})"
 
 
-def test_claims_over_seeds_pool_each_seeds_run_and_reach_results_md(tmp_path):
+def test_claims_over_seeds_pool_each_seeds_run_and_reach_results_md(tmp_path, monkeypatch):
     over = _benchmarks_module("claims")
     assert over.chapter_claims("01_gan") is importlib.import_module("gan_course.lab.gan").CLAIMS
     with pytest.raises(ValueError, match="Valid choices"):
         over.chapter_claims("11_diffusion")
     with pytest.raises(ValueError, match="no lab module"):
         over.chapter_claims("00_measuring_gans")
+    monkeypatch.setattr(importlib.import_module("gan_course.lab.biggan"), "CLAIMS", [])
     with pytest.raises(ValueError, match="no CLAIMS yet"):
         over.chapter_claims("08_biggan")
     for seed, (minimax, nonsat) in enumerate([(8, 5), (6, 7), (8, 3)]):

@@ -1,10 +1,13 @@
-"""Every chapter notebook executes in its smoke setting (papermill, one test per notebook, so -n 2 works)."""
+"""The committed notebooks: clean, with a parameters cell, exercises that a student copy strips.
 
-import re
+Every notebook is *executed* in smoke mode by the second pass of ``make test`` (nbval, cell by cell, with the
+checks of ``tests/nbval_checks.py``); the checks themselves are tested here."""
+
 from pathlib import Path
 
 import nbformat
 import pytest
+from nbval_checks import cell_problems, printed_warnings, unmeasured_claims
 
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 REQUIRED_PARAMETERS = ("SMOKE", "STEPS", "BATCH_SIZE", "DATASET", "DEVICE", "SEED")
@@ -27,71 +30,24 @@ def test_notebook_is_committed_clean_with_a_parameters_cell(path):
     assert all(not c.outputs for c in code), f"{path.name} is committed with outputs; strip them"
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_in_smoke_mode(path, tmp_path, monkeypatch):
-    import papermill
-    from nbclient.exceptions import CellTimeoutError
-    from papermill.exceptions import PapermillExecutionError
-
-    monkeypatch.setenv("GAN_COURSE_BUILD", str(tmp_path / "build"))  # fresh runs: nothing to resume
-    out = Path(__file__).parent.parent / "build" / "test-notebooks" / path.name
-    out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        papermill.execute_notebook(str(path), str(out), parameters={"SMOKE": True}, kernel_name="python3",
-                                   cwd=str(path.parent), progress_bar=False, execution_timeout=600)
-    except PapermillExecutionError as e:
-        pytest.fail(f"{path.name}, cell {e.exec_count}: {e.ename}: {e.evalue}\n(executed copy: {out})",
-                    pytrace=False)
-    except CellTimeoutError as e:
-        pytest.fail(f"{path.name}: a cell timed out: {e}", pytrace=False)
-    executed = nbformat.read(out, as_version=4)
-    warnings = printed_warnings(executed)
-    assert not warnings, f"{path.name} prints warnings in smoke mode (executed copy: {out}):\n" + "\n".join(warnings)
-    unmeasured = unmeasured_claims(executed)
-    assert not unmeasured, f"{path.name}'s claims table names quantities it never recorded:\n" + "\n".join(unmeasured)
-
-
-def printed_warnings(nb) -> list[str]:
-    """Every line of a cell's stderr that reports a Python warning ("UserWarning: ...", "FutureWarning: ...")."""
-    found = []
-    for i, cell in enumerate(nb.cells):
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "stream" and output.get("name") == "stderr":
-                found += [f"cell {i}: {line.strip()}" for line in output.get("text", "").splitlines()
-                          if re.search(r"\b\w*Warning: ", line)]
-    return found
-
-
-def unmeasured_claims(nb) -> list[str]:
-    """Every claims-table row (``gan_course.claims.show``) that says a quantity was not recorded by the run."""
-    found = []
-    for i, cell in enumerate(nb.cells):
-        for output in cell.get("outputs", []):
-            text = output.get("data", {}).get("text/markdown", "") + output.get("text", "")
-            found += [f"cell {i}: {line.strip()}" for line in text.splitlines() if "not measured in this run (no " in line]
-    return found
-
-
 def test_unmeasured_claims_are_found():
     from gan_course import claims
 
     outcomes = claims.check([claims.Claim("c", "paper", "a", ">", "b")], {"a": 1.0})
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x")])
-    nb.cells[0].outputs = [nbformat.v4.new_output("display_data", data={
+    outputs = [nbformat.v4.new_output("display_data", data={
         "text/markdown": "\n".join(claims.markdown(claims.records(outcomes)))})]
-    assert len(unmeasured_claims(nb)) == 1 and "no b" in unmeasured_claims(nb)[0]
+    assert len(unmeasured_claims(outputs)) == 1 and "no b" in unmeasured_claims(outputs)[0]
+    assert cell_problems(outputs) and "never recorded" in cell_problems(outputs)[0]
     measured = claims.check([claims.Claim("c", "paper", "a", ">", "b")], {"a": 1.0, "b": 0.0})
-    nb.cells[0].outputs[0]["data"]["text/markdown"] = "\n".join(claims.markdown(claims.records(measured)))
-    assert unmeasured_claims(nb) == []
+    outputs[0]["data"]["text/markdown"] = "\n".join(claims.markdown(claims.records(measured)))
+    assert unmeasured_claims(outputs) == [] and cell_problems(outputs) == []
 
 
 def test_printed_warnings_are_found():
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x")])
-    nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stderr", text="a.py:3: UserWarning: careful\n"),
-                           nbformat.v4.new_output("stream", name="stdout", text="UserWarning: printed, not warned\n"),
-                           nbformat.v4.new_output("stream", name="stderr", text="100%|####| 3/3\n")]
-    assert printed_warnings(nb) == ["cell 0: a.py:3: UserWarning: careful"]
+    outputs = [nbformat.v4.new_output("stream", name="stderr", text="a.py:3: UserWarning: careful\n"),
+               nbformat.v4.new_output("stream", name="stdout", text="UserWarning: printed, not warned\n"),
+               nbformat.v4.new_output("stream", name="stderr", text="100%|####| 3/3\n")]
+    assert printed_warnings(outputs) == ["a.py:3: UserWarning: careful"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -111,3 +67,19 @@ def test_student_copy_removes_every_solution(path, tmp_path):
     assert "### BEGIN SOLUTION" not in text
     assert text.count("raise NotImplementedError") >= len(solutions)
     assert "check_" in text  # the checks stay for the students
+
+
+def test_the_nbval_pass_fails_a_cell_that_warns(tmp_path):
+    """make test's notebook pass (nbval with -p tests.nbval_checks) fails the cell that warns, and only that one."""
+    import subprocess
+    import sys
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import warnings\nwarnings.warn('careful')"),
+                                         nbformat.v4.new_code_cell("print('fine')")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "demo.ipynb")
+    done = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-kernel-name", "python3",
+                           "-p", "tests.nbval_checks", "-p", "no:cacheprovider", "-q", str(tmp_path / "demo.ipynb")],
+                          cwd=Path(__file__).parent.parent, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stdout
+    assert "1 failed, 1 passed" in done.stdout and "UserWarning: careful" in done.stdout

@@ -21,14 +21,31 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
+from ..claims import Claim
 from ..metrics import classifier_agreement, course_classifier, evaluate
 from ..models import biggan
 from ..sampling import truncated_normal
 from ..viz import show_images
 from ..widgets import choice, explorer
 
-__all__ = ["saturated_fraction", "standing_statistics", "truncation_sweep", "render_truncation",
+__all__ = ["CLAIMS", "saturated_fraction", "standing_statistics", "truncation_sweep", "render_truncation",
            "truncation_explorer"]
+
+
+# ============================================================================ what the chapter claims
+CLAIMS = [
+    Claim("truncation_raises_agreement", "Sec. 3.1 / Fig. 2: truncating z trades variety for fidelity, so each "
+          "sample is more clearly its class (the longer run, class agreement at psi = PSI_REPORTED against "
+          "untruncated, the same latents)", "agreement_pretrained_truncated", ">", "agreement_pretrained_untruncated"),
+    Claim("truncation_costs_variety", "Sec. 3.1: ... at the cost of variety (the longer run, recall at psi = "
+          "PSI_REPORTED against untruncated)", "recall_pretrained_truncated", "<", "recall_pretrained_untruncated"),
+    Claim("ortho_reg_helps_at_low_psi", "Sec. 3.1: orthogonal regularisation makes G amenable to truncation (the "
+          "two equal-budget runs, FID at the lowest threshold of the sweep, beta = BETA_ORTHO vs beta = 0)",
+          "fid_lowest_psi", "<", "fid_no_ortho_lowest_psi"),
+    Claim("collapse_hurts", "Sec. 4.1: a collapsed G is worse than the checkpoint before (FID untruncated after "
+          "the continued run at COLLAPSE_LR_SCALE x the learning rates, against the main run's last G)",
+          "fid_after_collapse", ">", "fid_before_collapse"),
+]
 
 
 # ============================================================================ the truncation trick (Sec. 3.1)

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..claims import Claim
 from ..data import load
 from ..files import atomic_save
 from ..layers import SNConv2d, diff_augment
@@ -32,9 +33,26 @@ from ..utils import seed_everything
 from ..viz import show_images
 from ..widgets import choice, explorer
 
-__all__ = ["sampler", "mix_styles", "within_class_spread", "truncation_sweep", "render_class_truncation",
+__all__ = ["CLAIMS", "sampler", "mix_styles", "within_class_spread", "truncation_sweep", "render_class_truncation",
            "class_truncation_explorer", "render_style_mixing", "style_mixing_explorer", "render_interpolation",
            "interpolation_explorer", "StandardDiscriminator", "snapshot_path", "train_arm"]
+
+
+# ============================================================================ what the chapter claims
+# Judged by the TinyViT trained in the chapter: with the default FEATURE_NETS = ("cnn",) neither D (whose features
+# come from the course classifier) nor classifier guidance (the same classifier) ever used it.
+CLAIMS = [
+    Claim("projected_d_beats_standard_d", "Sauer et al. 2021, Sec. 3 / StyleGAN-XL Sec. 3.2: a discriminator on frozen "
+          "pretrained features trains G far faster than one from scratch on pixels (class agreement by the TinyViT "
+          "after COMPARE_STEPS steps, projected vs ordinary D)", "agreement_vit_xl_at_compare",
+          ">", "agreement_vit_standard_d"),
+    Claim("pretrained_embeddings_help", "StyleGAN-XL Sec. 3.2: class embeddings initialised from a pretrained "
+          "classifier help (TinyViT agreement after COMPARE_STEPS steps, pretrained vs random table)",
+          "agreement_vit_xl_at_compare", ">", "agreement_vit_random_embeddings"),
+    Claim("truncation_raises_agreement", "StyleGAN Sec. 3.1 / StyleGAN-XL: truncation in W toward the class's average w "
+          "makes samples more typical of their class (TinyViT agreement at psi = PSI_REPORTED vs psi = 1)",
+          "agreement_vit_truncated", ">", "agreement_vit_psi1"),
+]
 
 
 def _latent(seed: int, z_dim: int) -> torch.Tensor:
