@@ -106,6 +106,7 @@ class Outcome:
     medians_hold: bool | None = None
     seeds_held: tuple[int, int] | None = None       # (seeds on which it held, seeds compared), when several
     missing: tuple[str, ...] = ()                   # the quantities this run did not record
+    undefined: tuple[str, ...] = ()                 # recorded, but NaN (switched off, or too few points)
 
     @property
     def seeds(self) -> int:
@@ -126,7 +127,10 @@ class Outcome:
     @property
     def measured(self) -> str:
         if self.held is None:
-            return f"not measured in this run (no {', '.join(self.missing)})"
+            absent = [q for q in self.missing if q not in self.undefined]
+            return "not measured in this run (" + "; ".join(
+                ([f"no {', '.join(absent)}"] if absent else [])
+                + ([f"{', '.join(self.undefined)} NaN"] if self.undefined else [])) + ")"
         right = str(self.right) if isinstance(self.right, Side) else _number(self.right)
         factor = "" if self.claim.factor == 1 else f"{_number(self.claim.factor)} x "
         right_name = f"{self.claim.right} " if self.claim.compares_arms else ""
@@ -178,9 +182,10 @@ def check(claims, results: dict) -> list[Outcome]:
         raise ValueError(f"claim names must be unique, got {names}")
     outcomes = []
     for claim in claims:
-        missing = tuple(q for q in claim.quantities() if q not in results or _not_a_number(results[q]))
+        undefined = tuple(q for q in claim.quantities() if q in results and _not_a_number(results[q]))
+        missing = tuple(q for q in claim.quantities() if q not in results) + undefined
         if missing:
-            outcomes.append(Outcome(claim, missing=missing))
+            outcomes.append(Outcome(claim, missing=missing, undefined=undefined))
             continue
         left = _side(results[claim.left], claim, claim.left)
         right = _side(results[claim.right], claim, claim.right) if claim.compares_arms else float(claim.right)

@@ -53,7 +53,7 @@ def test_missing_quantities_are_named_not_guessed():
     o = one(Claim("x", "", "a", ">", "b"), {"a": [1, 2, 3]})
     assert o.held is None and o.missing == ("b",) and "no b" in o.measured and o.verdict == "not measured"
     off = one(Claim("x", "", "a", ">", "b"), {"a": 1.0, "b": float("nan")})          # a measurement switched off
-    assert off.held is None and off.missing == ("b",)
+    assert off.held is None and off.missing == ("b",) and "b NaN" in off.measured and "no b" not in off.measured
     assert one(Claim("x", "", "a", ">", "b"), {"a": 1.0, "b": [float("nan"), 0.0, 0.0]}).held is not None
 
 
