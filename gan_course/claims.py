@@ -128,9 +128,9 @@ class Outcome:
     def measured(self) -> str:
         if self.held is None:
             absent = [q for q in self.missing if q not in self.undefined]
-            return "not measured in this run (" + "; ".join(
-                ([f"no {', '.join(absent)}"] if absent else [])
-                + ([f"{', '.join(self.undefined)} NaN"] if self.undefined else [])) + ")"
+            why = ([f"no {', '.join(absent)}"] if absent else []) + ([f"{', '.join(self.undefined)} NaN"]
+                                                                     if self.undefined else [])
+            return f"not measured in this run ({'; '.join(why)})"
         right = str(self.right) if isinstance(self.right, Side) else _number(self.right)
         factor = "" if self.claim.factor == 1 else f"{_number(self.claim.factor)} x "
         right_name = f"{self.claim.right} " if self.claim.compares_arms else ""
