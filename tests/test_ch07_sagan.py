@@ -326,6 +326,23 @@ def test_monitor_records_spectra_of_both_networks():
     assert other.spectra.steps == [0] and other.fid == monitor.fid
 
 
+def test_monitor_tracks_spectra_between_fids_in_train_arm(tmp_build):
+    G, D = _small()
+    monitor = lab.Monitor(G, D, "shapes", torch.randn(2, 128), torch.arange(2), n=20, spectra_every=2)
+    lab.train_arm("t07-track", G, D, data.load("shapes", image_size=32), 5, sagan.Config(), batch_size=4,
+                  monitor=monitor, eval_every=4, progress=False, live=False)
+    assert monitor.steps == [0, 4, 5]                       # FIDs: before, every eval_every, the end
+    assert monitor.spectra.steps == [0, 2, 4, 5]            # spectra also at every multiple of spectra_every
+    D_free = sagan.Discriminator(ch=8, sn=False)
+    free = lab.Monitor(G, D_free, "shapes", torch.randn(2, 128), torch.arange(2), n=20, spectra_every=1)
+    free.track(1)
+    layer = free.spectra.layers("D")[0]
+    applied, raw = free.spectra.top("D", layer, 1)[1], free.spectra.top("D", layer, 1, weight="raw")[1]
+    assert torch.equal(applied, raw)                        # without SN the applied weight is the raw one
+    with pytest.raises(ValueError, match="spectra_every"):
+        lab.Monitor(G, D, "shapes", torch.randn(2, 128), torch.arange(2), spectra_every=-1)
+
+
 # --------------------------------------------------------------------------- attention tools
 def test_attention_maps_rows_sum_to_one_and_output_is_unchanged():
     G, D = _small()

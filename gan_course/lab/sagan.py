@@ -54,6 +54,12 @@ CLAIMS = [
     Claim("attention_helps", "Sec. 5.2 / Table 1: the self-attention block improves FID over the same networks "
           "without it (SN on G/D + TTUR, FID after EXPERIMENT_STEPS steps)", "experiment_fid_no_attention", ">",
           "experiment_fid_sn_GD_ttur"),
+    Claim("sn_on_D_helps", "Sec. 4 (after SN-GAN): spectral norm on D stabilises training: the same run with an "
+          "unnormalised D (SN on G, TTUR) has a worse FID after EXPERIMENT_STEPS steps", "experiment_fid_no_sn_D", ">",
+          "experiment_fid_sn_GD_ttur"),
+    Claim("unnormalised_D_gains_scale", "Sec. 4 / Miyato et al. 2018: without SN nothing bounds D's layers: the largest "
+          "sigma_0 of D's weights grows during training", "d_sigma0_max_no_sn_D_end", ">",
+          "d_sigma0_max_no_sn_D_start"),
 ]
 
 # ============================================================================ measuring a run
@@ -73,12 +79,17 @@ class Monitor:
     - the singular values of every weight of G and D (``gan_course.lab.spectra.SpectraRecorder``; SAGAN's
       per-class BN tables left out), in ``spectra`` (None with ``spectra=False``).
 
-    Attach it to the ``Run`` (``run.attach(monitor=monitor)``) so a resumed run keeps its curves.
+    The spectra are cheap next to an FID, so ``track(step)``, called after every update, records them more
+    often: at every multiple of ``spectra_every`` (0: only with the FID). Attach the monitor to the ``Run``
+    (``run.attach(monitor=monitor)``) so a resumed run keeps its curves.
     """
 
     def __init__(self, G: sagan.Generator, D: sagan.Discriminator, dataset: str, z_fixed: torch.Tensor,
                  y_fixed: torch.Tensor, n: int = 500, seed: int = 1, spectra: bool = True, device="cpu",
-                 data_options: dict | None = None):
+                 data_options: dict | None = None, spectra_every: int = 0):
+        if spectra_every < 0:
+            raise ValueError(f"spectra_every must be 0 (only with the FID) or a positive number of steps, "
+                             f"got {spectra_every}")
         self.G, self.D, self.dataset, self.n, self.seed, self.device = G, D, dataset, n, seed, device
         self.data_options = dict(data_options or {})
         self.z_fixed, self.y_fixed = z_fixed.cpu(), y_fixed.cpu()
@@ -86,7 +97,13 @@ class Monitor:
         self.fid: list[float] = []
         self.classes_covered: list[int] = []
         self.snapshots: list[torch.Tensor] = []
-        self.spectra = SpectraRecorder({"G": G, "D": D}, conditional_bn=False) if spectra else None
+        self.spectra = SpectraRecorder({"G": G, "D": D}, every=spectra_every, conditional_bn=False) if spectra \
+            else None
+
+    def track(self, step: int) -> None:
+        """After update ``step``: record the spectra if ``step`` is a multiple of ``spectra_every``."""
+        if self.spectra is not None:
+            self.spectra.record(step)
 
     def record(self, step: int) -> dict:
         """Measure now (after ``step`` updates); returns ``{"fid": ..., "classes_covered": ...}`` for ``run.log``."""
@@ -126,7 +143,8 @@ def train_arm(name: str, G: sagan.Generator, D: sagan.Discriminator, dataset, st
     The run's configuration is ``cfg`` with ``batch_size``, ``seed``, whether G and D are spectrally normalised,
     ``eval_every`` and ``config`` (describe there what else defines the arm: networks, data), so a checkpoint
     under ``build/runs/<name>`` is resumed only by the same arm. With a ``monitor``, records it before training
-    and every ``eval_every`` steps (logging ``fid`` / ``classes_covered``); it is checkpointed with the run.
+    and every ``eval_every`` steps (logging ``fid`` / ``classes_covered``), its spectra every ``spectra_every``
+    (``Monitor.track``); it is checkpointed with the run.
     """
     device = torch.device(device)
     G.to(device).train()
@@ -143,8 +161,10 @@ def train_arm(name: str, G: sagan.Generator, D: sagan.Discriminator, dataset, st
             monitor.record(0)
     for _ in run.steps(steps):
         run.log(**sagan.train_step(run, G, D, batches, cfg))
-        if monitor is not None and run.every(eval_every):
-            run.log(**monitor.record(run.step + 1))
+        if monitor is not None:
+            monitor.track(run.step + 1)
+            if run.every(eval_every):
+                run.log(**monitor.record(run.step + 1))
     return run
 
 
