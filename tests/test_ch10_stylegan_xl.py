@@ -240,6 +240,27 @@ def test_tiny_vit_logits_and_token_maps():
         xl.ViTPyramid(vit, (0, 4))
 
 
+def test_heads_are_conditioned_on_the_pretrained_class_embeddings_when_given():
+    torch.manual_seed(0)
+    features = torch.randn(20, 12)
+    pyramid = lambda: [xl.ClassifierPyramid(course_classifier("glyphs"))]  # noqa: E731
+    D = xl.ProjectedDiscriminator(feature_networks=pyramid(), n_classes=20, mix_channels=8, head_width=8,
+                                  class_features=features)
+    for head in D.heads[0]:                  # every head starts from its own trainable copy of the table
+        assert head.pretrained_embeddings and torch.equal(head.embed.weight, features)
+        assert head.embed.weight.requires_grad and head.embed.weight.data_ptr() != features.data_ptr()
+        assert head.embed_proj[0].in_features == 12 and head.embed_proj[0].out_features == head.width
+    rand = xl.ProjectedDiscriminator(feature_networks=pyramid(), n_classes=20, mix_channels=8, head_width=8,
+                                     embed_dim=12)                   # the random arm: same widths, random table
+    assert [p.shape for p in D.trainable_parameters()] == [p.shape for p in rand.trainable_parameters()]
+    assert not any(h.pretrained_embeddings for h in rand.heads[0])
+    x = torch.rand(3, 1, 32, 32) * 2 - 1
+    D.eval()
+    assert not torch.allclose(D(x, torch.tensor([0, 0, 0])), D(x, torch.tensor([1, 2, 3])))   # the class matters
+    with pytest.raises(ValueError, match="one per class"):
+        xl.ProjectedDiscriminator(feature_networks=pyramid(), n_classes=20, class_features=torch.randn(19, 12))
+
+
 def test_projected_discriminator_with_vit_features_frozen_heads_train():
     vit = small_vit()
     pyramid = xl.ViTPyramid(vit, (1, 3))

@@ -393,9 +393,17 @@ class ViTPyramid(nn.Module):
 class ScaleHead(nn.Module):
     """D_l: a small conditional discriminator on one scale, Projected GAN's "DownBlock"s (4 x 4 stride-2 SN conv, batch
     norm, leaky ReLU) down to <= 4 x 4, then logits per position, conditioned by projection (Miyato & Koyama 2018):
-    D_l = out(h) + <e_c, h> / sqrt(C). Batch norm keeps the features at unit scale under spectral norm."""
+    D_l = out(h) + <e_c, h> / sqrt(C). Batch norm keeps the features at unit scale under spectral norm.
 
-    def __init__(self, channels: int, size: int, n_classes: int, width: int = 64):
+    The class embedding e_c: with ``class_features`` (K, d_e), StyleGAN-XL's conditioning of the heads (official
+    ``pg_modules/discriminator.py``, ``SingleDiscCond``): a table initialised from the pretrained classifier's class
+    means (the same ones as G's mapping network, Sec. 3.2) and trained, then a learned projection with leaky ReLU
+    to C channels, e_c = lrelu(P E[c]). With ``embed_dim`` instead, the same two layers from a random table of that
+    width (the paper's "rand_embedding" arm). With neither, a random table of width C and no projection (an
+    ordinary projection discriminator)."""
+
+    def __init__(self, channels: int, size: int, n_classes: int, width: int = 64,
+                 class_features: torch.Tensor | None = None, embed_dim: int | None = None):
         super().__init__()
         layers, c = [], channels
         while size > 4:
@@ -406,12 +414,23 @@ class ScaleHead(nn.Module):
             c = width
         self.body = nn.Sequential(*layers)
         self.out = SNConv2d(c, 1, 1)
-        self.embed = nn.Embedding(n_classes, c)
+        if class_features is not None:
+            class_features = torch.as_tensor(class_features, dtype=torch.float32)
+            if class_features.shape[0] != n_classes:
+                raise ValueError(f"class_features has {class_features.shape[0]} rows, expected one per class "
+                                 f"({n_classes})")
+            self.embed = nn.Embedding.from_pretrained(class_features.clone(), freeze=False)
+        else:
+            self.embed = nn.Embedding(n_classes, embed_dim or c)
+        self.embed_proj = nn.Sequential(nn.Linear(self.embed.embedding_dim, c), nn.LeakyReLU(0.2)) \
+            if class_features is not None or embed_dim is not None else nn.Identity()
+        self.pretrained_embeddings = class_features is not None
         self.width = c
 
     def forward(self, h: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         h = self.body(h)
-        projection = (self.embed(c)[:, :, None, None] * h).sum(1, keepdim=True) / math.sqrt(self.width)
+        e_c = self.embed_proj(self.embed(c))
+        projection = (e_c[:, :, None, None] * h).sum(1, keepdim=True) / math.sqrt(self.width)
         return (self.out(h) + projection).flatten(1)
 
 
@@ -430,10 +449,13 @@ class ProjectedDiscriminator(nn.Module):
 
     ``feature_networks``: a list of ``ClassifierPyramid``-like modules (StyleGAN-XL: EfficientNet-lite0 and DeiT-M;
     the course: its CNN classifier and a ``TinyViT``, through ``ViTPyramid``), each with its own mixing and heads. ``augment``: DiffAugment translation on every input (``diff_augment``).
+    ``class_features`` / ``embed_dim``: how every head embeds the class (``ScaleHead``): StyleGAN-XL conditions
+    them on the pretrained class embeddings that G's mapping network starts from.
     """
 
     def __init__(self, *, feature_networks, n_classes: int, mix_channels: int = MIX_CHANNELS, head_width: int = 64,
-                 augment: float = AUGMENT, seed: int = 0):
+                 augment: float = AUGMENT, seed: int = 0, class_features: torch.Tensor | None = None,
+                 embed_dim: int | None = None):
         super().__init__()
         self.features = nn.ModuleList(feature_networks)
         self.augment = augment
@@ -449,7 +471,8 @@ class ProjectedDiscriminator(nn.Module):
                     conv.weight.copy_(torch.randn(conv.weight.shape, generator=g) * math.sqrt(1.0 / fan_in))
             self.ccm.append(ccm.requires_grad_(False))
             self.csm.append(csm.requires_grad_(False))
-            self.heads.append(nn.ModuleList([ScaleHead(mix_channels, size, n_classes, head_width)
+            self.heads.append(nn.ModuleList([ScaleHead(mix_channels, size, n_classes, head_width,
+                                                       class_features=class_features, embed_dim=embed_dim)
                                              for size in net.out_sizes]))
 
     @property
@@ -491,7 +514,7 @@ class Config:
     z_dim: int = Z_DIM                     # train.py: z in R^64 (StyleGAN: 512)
     w_dim: int = W_DIM                     # train.py: 512
     mapping_layers: int = MAPPING_LAYERS   # train.py: 2 (StyleGAN3's)
-    pretrained_embeddings: bool = True     # train.py: "rand_embedding = False": classifier class means
+    pretrained_embeddings: bool = True     # train.py: "rand_embedding = False": classifier class means (G and D)
     projected: bool = True                 # the Projected GAN discriminator (False: an ordinary one on pixels)
     feature_nets: tuple = FEATURE_NETS     # two feature networks, a CNN and a vision transformer
     mix_channels: int = MIX_CHANNELS       # train.py: cross-channel mixing to 64 channels
