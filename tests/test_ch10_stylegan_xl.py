@@ -19,7 +19,7 @@ from gan_course import data
 from gan_course.exercises import ExerciseError, ch10
 from gan_course.lab import stylegan_xl as lab
 from gan_course.layers import ModulatedConv2d, diff_augment
-from gan_course.metrics import course_classifier, train_classifier
+from gan_course.metrics import course_classifier, extract, train_classifier
 from gan_course.metrics.tiny_vit import TinyViT, train_tiny_vit
 from gan_course.models import stylegan_xl as xl
 from gan_course.training import Batches, Run
@@ -234,6 +234,11 @@ def test_tiny_vit_logits_and_token_maps():
     tokens = vit._tokens(x, 3)[-1]
     assert torch.equal(maps[1][:, :, 2, 5], tokens[:, 1 + 2 * 8 + 5])
     assert vit(torch.rand(2, 1, 16, 16)).shape == (2, 20)       # other sizes are resized to 32 x 32
+    # features: the head's input, so the logits are the head of the features; extract() embeds with them
+    f = vit.features(x)
+    assert f.shape == (3, 16) and not f.requires_grad
+    assert torch.allclose(vit.head(f), vit(x), atol=1e-6)
+    assert torch.allclose(extract(vit, x, batch_size=2), f, atol=1e-6)
     with pytest.raises(ValueError, match="multiple of the patch"):
         TinyViT(image_size=30)
     with pytest.raises(ValueError, match="layers"):
@@ -454,6 +459,23 @@ def test_within_class_spread_and_truncation_to_zero(classifier):
     assert untruncated > 0
     images = torch.rand(40, 1, 32, 32) * 2 - 1
     assert lab.within_class_spread(classifier, images, torch.zeros(40, dtype=torch.long)) > 0
+
+
+def test_recognised_spread_counts_only_recognised_variety(classifier):
+    real = data.load("glyphs", split="test", image_size=32)
+    x, y = real.get_batch(torch.arange(400))[:2]
+    y = torch.as_tensor(y)
+    spread = lab.recognised_spread(classifier, x, y, 20)
+    assert spread > 0 and spread == pytest.approx(lab.within_class_spread(classifier, x, y), rel=0.1)
+    noise = torch.rand(400, 1, 32, 32) * 2 - 1          # far apart in any feature space, recognised as nothing
+    assert lab.recognised_spread(classifier, noise, y, 20) < 0.2 * spread < lab.within_class_spread(classifier, noise, y)
+    first = torch.tensor([int(torch.nonzero(y == k)[0]) for k in range(20)])
+    copies = x[first[y]]                                 # every image of a class the same glyph: collapse
+    assert lab.recognised_spread(classifier, copies, y, 20) < 1e-6
+    half = y < 10                                        # ten classes never drawn add nothing
+    assert lab.recognised_spread(classifier, x[half], y[half], 20) == pytest.approx(
+        lab.recognised_spread(classifier, x[half], y[half], 10) / 2, rel=1e-5)
+    assert lab.recognised_spread(classifier, x, (y + 1) % 20, 20) < 0.2 * spread    # the wrong classes
 
 
 # ----------------------------------------------------------------------------------------- explorers

@@ -33,8 +33,8 @@ from ..utils import seed_everything
 from ..viz import show_images
 from ..widgets import choice, explorer
 
-__all__ = ["CLAIMS", "sampler", "mix_styles", "within_class_spread", "truncation_sweep", "render_class_truncation",
-           "class_truncation_explorer", "render_style_mixing", "style_mixing_explorer", "render_interpolation",
+__all__ = ["CLAIMS", "sampler", "mix_styles", "within_class_spread", "recognised_spread", "truncation_sweep",
+           "render_class_truncation", "class_truncation_explorer", "render_style_mixing", "style_mixing_explorer", "render_interpolation",
            "interpolation_explorer", "StandardDiscriminator", "snapshot_path", "train_arm"]
 
 
@@ -49,6 +49,10 @@ CLAIMS = [
     Claim("pretrained_embeddings_help", "StyleGAN-XL Sec. 3.2: class embeddings initialised from a pretrained "
           "classifier help (TinyViT agreement after COMPARE_STEPS steps, pretrained vs random table)",
           "agreement_vit_xl_at_compare", ">", "agreement_vit_random_embeddings"),
+    Claim("gated_guidance_keeps_variety", "StyleGAN-XL Sec. 3.2 and its code: classifier guidance only from 32x32 on, "
+          "since at lower resolutions it 'leads to mode collapse' (the variety of the samples the TinyViT recognises as "
+          "their class, in its features, after COMPARE_STEPS steps: guidance from 32x32 vs at every resolution)",
+          "variety_vit_xl_at_compare", ">", "variety_vit_guidance_everywhere"),
     Claim("truncation_raises_agreement", "StyleGAN Sec. 3.1 / StyleGAN-XL: truncation in W toward the class's average w "
           "makes samples more typical of their class (TinyViT agreement at psi = PSI_REPORTED vs psi = 1)",
           "agreement_vit_truncated", ">", "agreement_vit_psi1"),
@@ -88,6 +92,20 @@ def within_class_spread(net, images: torch.Tensor, labels: torch.Tensor) -> floa
     f = extract(net, images)
     labels = torch.as_tensor(labels).cpu()
     traces = [f[labels == k].var(0, unbiased=False).sum() for k in labels.unique()]
+    return float(torch.stack(traces).mean())
+
+
+def recognised_spread(net, images: torch.Tensor, labels: torch.Tensor, n_classes: int) -> float:
+    """Variety of what ``net`` recognises: for each class k < ``n_classes``, tr Cov(phi(x)) over the images made for
+    class k that ``net`` classifies as k (0 for a class with fewer than two), averaged over all ``n_classes`` classes.
+    ``within_class_spread`` counts noise as variety (blotches spread far in any feature space); here an image adds
+    variety only if it is recognisably its class, and a class drawn one way only, or never drawn, adds none, so the
+    number falls with mode collapse and with a class left out."""
+    labels = torch.as_tensor(labels).cpu()
+    f = extract(net, images)
+    recognised = extract(net, images, what="logits").argmax(1) == labels
+    traces = [f[recognised & (labels == k)].var(0, unbiased=False).sum() if int((recognised & (labels == k)).sum()) > 1
+              else torch.tensor(0.0) for k in range(n_classes)]
     return float(torch.stack(traces).mean())
 
 

@@ -72,6 +72,13 @@ class TinyViT(nn.Module):
 
     logits = forward          # the course classifiers' interface (``gan_course.metrics.train_classifier.accuracy``)
 
+    @torch.no_grad()
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The head's input, the layer-normalised class token after the last block: (B, dim), on the ViT's device
+        (the interface ``gan_course.metrics.extract`` takes, so the TinyViT can embed images for a metric)."""
+        x = x.to(self.cls_token.device)
+        return self.norm(self._tokens(x, len(self.blocks))[-1][:, 0])
+
     def token_maps(self, x: torch.Tensor, layers=(2, 4)) -> list[torch.Tensor]:
         """The patch tokens after blocks ``layers`` (1-based), each reshaped to (B, dim, grid, grid)."""
         tokens = self._tokens(x, max(layers))
