@@ -213,6 +213,25 @@ def test_config_defaults_are_the_papers_k_and_sec3_loss_and_validate():
         gan.Config(generator_loss="hinge")
     with pytest.raises(ValueError, match="k"):
         gan.Config(k=0)
+    with pytest.raises(ValueError, match="optimizer must be one of adam, sgd"):
+        gan.Config(optimizer="rmsprop")
+
+
+def test_sgd_steps_scale_with_the_gradient_adam_steps_do_not():
+    """Sec. 5.1's point: a gradient 100x smaller is a step 100x smaller for the paper's momentum SGD, and about the
+    same step for Adam (which divides each parameter's gradient by its running size)."""
+    steps = {}
+    for optimizer in ("sgd", "adam"):
+        for scale in (1.0, 0.01):
+            G, D = _players()
+            opt_G, _ = gan.optimizers(G, D, gan.Config(optimizer=optimizer, lr_G=1e-3, momentum=0.5))
+            assert isinstance(opt_G, torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam)
+            before = torch.cat([p.detach().flatten().clone() for p in G.parameters()])
+            (G(torch.randn(8, G.z_dim, generator=torch.Generator().manual_seed(1))).sum() * scale).backward()
+            opt_G.step()
+            steps[optimizer, scale] = float((torch.cat([p.detach().flatten() for p in G.parameters()]) - before).norm())
+    assert steps["sgd", 0.01] == pytest.approx(0.01 * steps["sgd", 1.0], rel=1e-3)
+    assert steps["adam", 0.01] == pytest.approx(steps["adam", 1.0], rel=1e-2)
 
 
 def test_optimizers_are_adam_with_the_configs_steps():

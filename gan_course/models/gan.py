@@ -53,6 +53,7 @@ INPUT_DROPOUT = 0.2         # mnist.yaml: ``discriminator_input_include_probs: {
 
 # Sec. 3: the game as written (saturating) and the recommended non-saturating generator loss.
 GENERATOR_LOSSES = {"nonsaturating": generator_loss_nonsaturating, "saturating": generator_loss_saturating}
+OPTIMIZERS = ("adam", "sgd")
 
 
 # ============================================================================ the players (Sec. 5)
@@ -212,8 +213,11 @@ def virtual_training_criterion(p_data: torch.Tensor, p_g: torch.Tensor, dx: floa
 @dataclass
 class Config:
     """The hyper-parameters of Algorithm 1. ``k`` and ``generator_loss`` are the paper's; the optimiser is the
-    course's Adam, because the paper's SGD with momentum (``mnist.yaml``: ``batch_size: 100``,
-    ``learning_rate: .1`` decayed by 1.000004 per step, momentum .5 rising to .7) needs far more steps."""
+    course's Adam by default, because the paper's SGD with momentum (``mnist.yaml``: ``batch_size: 100``,
+    ``learning_rate: .1`` decayed by 1.000004 per step, momentum .5 rising to .7) needs far more steps.
+    ``optimizer="sgd"`` is the paper's kind (plain momentum ``momentum``, at ``lr_G`` / ``lr_D``, no decay): its
+    step is proportional to the gradient, so a saturating loss's vanishing gradient is a vanishing step, where
+    Adam divides the scale of the gradient out (chapter 01, Sec. 5.1, measures both)."""
 
     # Algorithm 1: "The number of steps to apply to the discriminator, k, is a hyperparameter. We used k = 1,
     # the least expensive option, in our experiments."
@@ -228,8 +232,13 @@ class Config:
     lr_D: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
+    # "adam" (the course) or "sgd" (the paper's kind: momentum SGD, mnist.yaml's initial momentum .5)
+    optimizer: str = "adam"
+    momentum: float = 0.5
 
     def __post_init__(self):
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         if self.generator_loss not in GENERATOR_LOSSES:
             raise ValueError(f"generator_loss must be one of {', '.join(GENERATOR_LOSSES)}, "
                              f"got {self.generator_loss!r}")
@@ -237,8 +246,12 @@ class Config:
             raise ValueError(f"k (discriminator steps per generator step) must be an int >= 1, got {self.k!r}")
 
 
-def optimizers(G: nn.Module, D: nn.Module, cfg) -> tuple[torch.optim.Adam, torch.optim.Adam]:
-    """(opt_G, opt_D): Adam with ``cfg.lr_G`` / ``cfg.lr_D`` and betas (``cfg.beta1``, ``cfg.beta2``)."""
+def optimizers(G: nn.Module, D: nn.Module, cfg) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+    """(opt_G, opt_D): Adam with ``cfg.lr_G`` / ``cfg.lr_D`` and betas (``cfg.beta1``, ``cfg.beta2``), or, with
+    ``cfg.optimizer == "sgd"``, SGD with momentum ``cfg.momentum`` at the same learning rates (the paper's kind)."""
+    if getattr(cfg, "optimizer", "adam") == "sgd":
+        return (torch.optim.SGD(G.parameters(), lr=cfg.lr_G, momentum=cfg.momentum),
+                torch.optim.SGD(D.parameters(), lr=cfg.lr_D, momentum=cfg.momentum))
     betas = (cfg.beta1, cfg.beta2)
     return (torch.optim.Adam(G.parameters(), lr=cfg.lr_G, betas=betas),
             torch.optim.Adam(D.parameters(), lr=cfg.lr_D, betas=betas))
