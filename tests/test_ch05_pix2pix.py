@@ -160,7 +160,23 @@ def test_generator_loss_is_nonsaturating_gan_plus_lambda_l1():
     l1_only, parts = P.generator_loss(None, fake, target, lambda_l1=100.0, use_gan=False)
     assert torch.allclose(l1_only, 100 * expected_l1) and parts["gan"] == 0.0
     assert P.LAMBDA_L1 == 100 and (P.LR, P.BETA1, P.BETA2) == (2e-4, 0.5, 0.999)
-    assert dataclasses.asdict(P.Config()) == dict(lambda_l1=100.0, lr=2e-4, beta1=0.5, beta2=0.999, use_gan=True)
+    assert dataclasses.asdict(P.Config()) == dict(lambda_l1=100.0, lr=2e-4, beta1=0.5, beta2=0.999, use_gan=True,
+                                                  distance="l1")
+    l2_only, parts = P.generator_loss(None, fake, target, lambda_l1=100.0, use_gan=False, distance="l2")
+    assert torch.allclose(l2_only, 100 * F.mse_loss(fake, target)) and set(parts) == {"gan", "l2"}
+
+
+def test_l2_is_minimised_by_the_mean_of_two_answers_l1_by_anything_between():
+    """Sec. 3.1's reason for L1: with two equally likely targets, L2's minimiser is their average (a blur where
+    they differ), while L1's expected loss is the same anywhere between them, the answers included."""
+    a, b = -torch.ones(1, 1, 2, 2), torch.ones(1, 1, 2, 2)
+
+    def expected(distance, out):
+        return 0.5 * float(P.DISTANCES[distance](out, a) + P.DISTANCES[distance](out, b))
+
+    average = (a + b) / 2
+    assert expected("l2", average) < expected("l2", a) and expected("l2", average) < expected("l2", 0.5 * b)
+    assert expected("l1", average) == pytest.approx(expected("l1", a)) == pytest.approx(expected("l1", 0.3 * b))
 
 
 def test_discriminator_objective_is_half_the_cross_entropy():
@@ -265,6 +281,8 @@ def test_config_rejects_what_the_paper_cannot_mean():
         P.Config(beta1=1.0)
     with pytest.raises(ValueError, match="nothing to minimise"):
         P.Config(use_gan=False, lambda_l1=0)
+    with pytest.raises(ValueError, match="distance must be one of l1, l2"):
+        P.Config(distance="huber")
 
 
 def test_train_arm_trains_through_train_step_and_resumes(tmp_build):

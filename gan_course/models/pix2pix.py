@@ -207,16 +207,28 @@ def l1_loss(fake: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (target - fake).abs().mean()
 
 
+def l2_loss(fake: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """L_L2(G) = E_{x,y,z}[||y - G(x, z)||_2^2], per pixel: the "more traditional loss" of Sec. 3.1 that the paper
+    replaces by L1, "as L1 encourages less blurring" (its minimiser is the mean of the possible targets, L1's a
+    median)."""
+    return (target - fake).pow(2).mean()
+
+
+DISTANCES = {"l1": l1_loss, "l2": l2_loss}
+
+
 def generator_loss(fake_logits: torch.Tensor, fake: torch.Tensor, target: torch.Tensor,
-                   lambda_l1: float = LAMBDA_L1, use_gan: bool = True) -> tuple[torch.Tensor, dict[str, float]]:
+                   lambda_l1: float = LAMBDA_L1, use_gan: bool = True,
+                   distance: str = "l1") -> tuple[torch.Tensor, dict[str, float]]:
     """G's side of Eq. 4: -log D(x, G(x)) averaged over all patches (non-saturating, Sec. 3.3) + lambda * L1.
 
     ``use_gan=False`` drops the adversarial term (the "L1 only" row of Table 1); ``lambda_l1 = 0`` gives
-    "cGAN only". Returns the loss and its two parts as floats (``gan``, ``l1``) for logging.
+    "cGAN only"; ``distance="l2"`` puts the L2 loss Sec. 3.1 compares with in L1's place. Returns the loss and its
+    two parts as floats (``gan`` and ``l1`` or ``l2``) for logging.
     """
-    loss_l1 = l1_loss(fake, target)
+    loss_rec = DISTANCES[distance](fake, target)
     loss_gan = generator_loss_nonsaturating(fake_logits) if use_gan else fake.new_zeros(())
-    return loss_gan + lambda_l1 * loss_l1, {"gan": float(loss_gan.detach()), "l1": float(loss_l1.detach())}
+    return loss_gan + lambda_l1 * loss_rec, {"gan": float(loss_gan.detach()), distance: float(loss_rec.detach())}
 
 
 def discriminator_objective(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
@@ -241,8 +253,11 @@ class Config:
     beta1: float = BETA1           # Sec. 3.3: "momentum parameters beta_1 = 0.5,
     beta2: float = BETA2           #            beta_2 = 0.999"
     use_gan: bool = True           # Table 1: "L1" (False) vs. "cGAN" / "L1+cGAN" (True)
+    distance: str = "l1"           # Sec. 3.1: "using L1 distance rather than L2" ("l2": the one it replaces)
 
     def __post_init__(self):
+        if self.distance not in DISTANCES:
+            raise ValueError(f"distance must be one of {', '.join(DISTANCES)}, got {self.distance!r}")
         if self.lambda_l1 < 0:
             raise ValueError(f"lambda_l1 must be >= 0 (0 is 'cGAN only'), got {self.lambda_l1}")
         if not self.lr > 0:
@@ -270,7 +285,8 @@ def train_step(run, G: UNetGenerator, D: PatchDiscriminator | None, batches, cfg
         G step:  L_G = -E[log D(x, G(x))] + lambda E[|y - G(x)|]               (Eq. 4, non-saturating)
 
     The noise z is G's dropout, drawn in the single forward pass G(x) that both steps share (D's step sees it
-    detached). With ``cfg.use_gan = False`` ("L1 only") there is no D step and G minimises lambda * L1 alone.
+    detached). With ``cfg.use_gan = False`` ("L1 only") there is no D step and G minimises lambda * L1 alone;
+    ``cfg.distance = "l2"`` puts Sec. 3.1's L2 in L1's place (logged as ``loss_G_l2``).
     ``run`` is a ``gan_course.training.Run`` with optimisers "G" (and "D"); ``batches`` yields (x, y) on its
     device. Returns the detached scalars to log: the losses, the mean patch logits D(x, y) and D(x, G(x)), and
     G's two terms.
@@ -291,9 +307,11 @@ def train_step(run, G: UNetGenerator, D: PatchDiscriminator | None, batches, cfg
     try:                                                   # G: min -log D(x, G(x)) + lambda ||y - G(x)||_1
         with run.autocast():
             fake_logits = D(x, fake) if cfg.use_gan else None
-            loss_G, parts = generator_loss(fake_logits, fake, y, cfg.lambda_l1, use_gan=cfg.use_gan)
+            loss_G, parts = generator_loss(fake_logits, fake, y, cfg.lambda_l1, use_gan=cfg.use_gan,
+                                           distance=cfg.distance)
         run.update("G", loss_G)
     finally:                                               # D trainable again, even after an interruption
         if cfg.use_gan:
             set_requires_grad(D, True)
-    return dict(logs, loss_G=loss_G.detach(), loss_G_gan=parts["gan"], loss_G_l1=parts["l1"])
+    return dict(logs, loss_G=loss_G.detach(), loss_G_gan=parts["gan"],
+                **{f"loss_G_{cfg.distance}": parts[cfg.distance]})
