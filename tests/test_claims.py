@@ -115,8 +115,8 @@ def _recorded_quantities(name: str) -> set[str]:
     return keys
 
 
-@pytest.mark.parametrize("lab, notebook", [("gan", "01_gan"), ("cgan", "02_cgan"), ("infogan", "04_infogan"),
-                                          ("wgan", "06_wgan")])
+@pytest.mark.parametrize("lab, notebook", [("measuring_gans", "00_measuring_gans"), ("gan", "01_gan"),
+                                          ("cgan", "02_cgan"), ("infogan", "04_infogan"), ("wgan", "06_wgan")])
 def test_every_claimed_quantity_is_recorded_by_the_chapter(lab, notebook):
     claims = importlib.import_module(f"gan_course.lab.{lab}").CLAIMS
     recorded = _recorded_quantities(notebook)
@@ -131,8 +131,11 @@ def test_claims_over_seeds_pool_each_seeds_run_and_reach_results_md(tmp_path, mo
     assert over.chapter_claims("01_gan") is importlib.import_module("gan_course.lab.gan").CLAIMS
     with pytest.raises(ValueError, match="Valid choices"):
         over.chapter_claims("11_diffusion")
+    assert over.chapter_claims("00_measuring_gans") is importlib.import_module("gan_course.lab.measuring_gans").CLAIMS
+    monkeypatch.setitem(sys.modules, "gan_course.lab.measuring_gans", None)      # as if the chapter had no lab
     with pytest.raises(ValueError, match="no lab module"):
         over.chapter_claims("00_measuring_gans")
+    monkeypatch.delitem(sys.modules, "gan_course.lab.measuring_gans")
     monkeypatch.setattr(importlib.import_module("gan_course.lab.biggan"), "CLAIMS", [])
     with pytest.raises(ValueError, match="no CLAIMS yet"):
         over.chapter_claims("08_biggan")
