@@ -23,6 +23,43 @@ def in_notebook() -> bool:
     return shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell"
 
 
+# JupyterLab's output area at 100 % zoom is about 850 px wide; a wider figure is shrunk to fit, and its text with it.
+READABLE_WIDTH_IN = 8.5     # inches at matplotlib's 100 dpi
+READABLE_TEXT_PT = 9.0
+
+
+def readability(fig) -> dict:
+    """How readable ``fig`` is at JupyterLab's width: ``width_in``, the ``scale`` it is shown at (<= 1: shrunk to
+    READABLE_WIDTH_IN), the ``smallest_pt`` text as shown (titles, labels, ticks, legends, annotations), and
+    ``overlaps``: pairs of texts that overlap (tick labels, axis labels of neighbouring panels, titles), and
+    ``clipped``: texts that run off the figure. ``readable`` when nothing is below
+    READABLE_TEXT_PT and nothing overlaps."""
+    if not hasattr(fig.canvas, "get_renderer"):   # a closed figure (an explorer's last one): draw it off-screen
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        FigureCanvasAgg(fig)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    width = fig.get_figwidth() * fig.dpi / 100
+    scale = min(1.0, READABLE_WIDTH_IN / width)
+    hidden = set()   # tick labels outside an axis's view are in its tick list but never drawn
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            lo, hi = sorted(axis.get_view_interval())
+            for tick in axis.get_major_ticks() + axis.get_minor_ticks():
+                if not lo - 1e-9 * abs(hi - lo) <= tick.get_loc() <= hi + 1e-9 * abs(hi - lo):
+                    hidden.update((id(tick.label1), id(tick.label2)))
+    texts = [t for t in fig.findobj(plt.Text) if t.get_visible() and t.get_text().strip() and id(t) not in hidden]
+    smallest = min((t.get_fontsize() for t in texts), default=float("inf")) * scale
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in texts]
+    overlaps = [(a, b) for i, (a, box_a) in enumerate(boxes) for b, box_b in boxes[i + 1:] if box_a.overlaps(box_b)]
+    canvas = fig.bbox
+    clipped = [text for text, box in boxes if box.x0 < canvas.x0 - 1 or box.x1 > canvas.x1 + 1
+               or box.y0 < canvas.y0 - 1 or box.y1 > canvas.y1 + 1]
+    return dict(width_in=fig.get_figwidth(), scale=scale, smallest_pt=smallest, overlaps=overlaps, clipped=clipped,
+                readable=smallest >= READABLE_TEXT_PT and not overlaps and not clipped)
+
+
 def to_unit(images: torch.Tensor) -> torch.Tensor:
     """Map images from the course's [-1, 1] range to [0, 1] (clamped), detached and on the CPU as float32."""
     return ((images.detach().float().cpu() + 1) / 2).clamp(0, 1)

@@ -9,11 +9,16 @@ tests can drive all of them without a browser:
 
 Headless (in pytest), setting ``ex.controls["seed"].value = 3`` fires the callback exactly as a slider
 drag does in JupyterLab; tests then read ``ex.state``.
+
+An explorer whose controls move together (a click that sets both x and y, a run whose steps re-range a slider)
+changes them inside ``with ex.hold():``, which renders once at the end; a change that leaves every value as
+it was renders nothing. ``beside`` puts a widget (e.g. a clickable image) to the left of the figure.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import contextmanager
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
@@ -23,19 +28,21 @@ class Explorer:
     """Controls + output area + the render function that links them (see module docstring)."""
 
     def __init__(self, render: Callable, controls: dict[str, widgets.Widget], title: str | None = None,
-                 continuous: bool = False):
+                 continuous: bool = False, beside: widgets.Widget | None = None):
         self.render = render
         self.controls = controls
         self.output = widgets.Output()
         self.state: dict = {"values": None, "figure": None, "renders": 0}
+        self._held = 0
         for control in controls.values():
             if hasattr(control, "continuous_update"):
                 control.continuous_update = continuous
             control.observe(self._on_change, names="value")
         header = [widgets.HTML(f"<b>{title}</b>")] if title else []
+        body = self.output if beside is None else widgets.HBox([beside, self.output])
         self.widget = widgets.VBox(header + [widgets.HBox(list(controls.values()),
                                                           layout=widgets.Layout(flex_flow="row wrap")),
-                                             self.output])
+                                             body])
         self.refresh()
 
     def values(self) -> dict:
@@ -59,7 +66,21 @@ class Explorer:
             plt.close(figure)  # shown once, in the output area (inline backends would show it again)
         return figure
 
+    @contextmanager
+    def hold(self):
+        """Change several controls at once: nothing renders inside the block, one render follows it (if a value
+        changed)."""
+        self._held += 1
+        try:
+            yield self
+        finally:
+            self._held -= 1
+            if not self._held and self.values() != self.state["values"]:
+                self.refresh()
+
     def _on_change(self, change):
+        if self._held or self.values() == self.state["values"]:
+            return
         self.refresh()
 
     def _ipython_display_(self):
@@ -68,11 +89,12 @@ class Explorer:
         display(self.widget)
 
 
-def explorer(render: Callable, title: str | None = None, continuous: bool = False, **controls) -> Explorer:
+def explorer(render: Callable, title: str | None = None, continuous: bool = False,
+             beside: widgets.Widget | None = None, **controls) -> Explorer:
     """Build an ``Explorer``: ``explorer(render, seed=widgets.IntSlider(0, 0, 99), title="...")``."""
     if not controls:
         raise ValueError("explorer needs at least one control, e.g. seed=widgets.IntSlider(...)")
-    ex = Explorer(render, controls, title=title, continuous=continuous)
+    ex = Explorer(render, controls, title=title, continuous=continuous, beside=beside)
     _settle()
     return ex
 

@@ -17,6 +17,7 @@ from gan_course.layers import SelfAttention2d
 from gan_course.losses import hinge_discriminator_loss, hinge_generator_loss
 from gan_course.models import sagan
 from gan_course.training import Run
+from gan_course.viz import readability
 
 matplotlib.use("Agg")
 
@@ -469,10 +470,32 @@ def test_attention_explorer_renders_headless():
     ex.controls["x"].value = 31
     assert ex.state["values"] == {"sample": 2, "layer": "D", "x": 31, "y": 16}
     assert ex.state["renders"] == 4
-    assert "(4,7) of 8x8" in ex.state["figure"].axes[2].get_title()  # pixel (x=31, y=16): row 4, column 7
-    fig = lab.render_attention(images[0], maps["G"][0], x=24, y=6, title="t")
-    assert len(fig.axes) == 4 and "mean attention distance" in fig._suptitle.get_text()
-    assert "(3,12) of 16x16" in fig.axes[2].get_title()  # pixel (x=24, y=6) lies in row 3, column 12
+    assert "cell (7, 4) of 8x8" in ex.state["figure"].axes[2].get_title()   # pixel (x=31, y=16): column 7, row 4
+    # a click on the pad (ipyevents' message, the pad shown at 2x its 192 px) moves the query, in one render
+    pad_before = ex.pad.value
+    ex.click({"relativeX": 96.0, "relativeY": 300.0, "boundingRectWidth": 384.0, "boundingRectHeight": 384.0})
+    assert ex.state["values"] == {"sample": 2, "layer": "D", "x": 8, "y": 25} and ex.state["renders"] == 5
+    fig = ex.state["figure"]
+    assert fig.axes[0].get_title() == "query: pixel (8, 25)" and "cell (2, 6) of 8x8" in fig.axes[2].get_title()
+    assert ex.pad.value != pad_before                                        # the pad outlines the new cell
+    assert lab.click_to_pixel({"relativeX": 500, "relativeY": -3, "boundingRectWidth": 192,
+                               "boundingRectHeight": 192}, 32) == (31, 0)   # a click on the border stays inside
+    # the query against uniform attention, and the block's gamma, under the maps
+    footer = " ".join(t.get_text() for t in fig.texts)
+    assert "row entropy" in footer and "uniform from this cell" in footer and "gamma" not in footer
+    share = {"G": lab.residual_share(G, torch.randn(3, 128), torch.tensor([0, 1, 2]))["attention"]}
+    fig = lab.render_attention(images[0], maps["G"][0], x=24, y=6, title="t", residual=share["G"])
+    assert len(fig.axes) == 4 and fig._suptitle.get_text() == "t"
+    assert "cell (12, 3) of 16x16" in fig.axes[2].get_title()   # pixel (x=24, y=6): column 12, row 3
+    footer = " ".join(t.get_text() for t in fig.texts)
+    assert f"gamma = {share['G']['gamma']:+.3f}" in footer and "||gamma o|| / ||x||" in footer
+    assert readability(fig)["readable"], readability(fig)
+    j = 3 * 16 + 12
+    stats = lab.query_statistics(maps["G"][0], j, 32)
+    assert stats["distance"] == pytest.approx(float(lab.mean_attention_distance(maps["G"][0], 32, per_query=True)[j]))
+    uniform = lab.query_statistics(lab.uniform_attention(256), j, 32)
+    assert uniform["entropy"] == pytest.approx(1.0) and uniform["distance"] == pytest.approx(uniform["uniform_distance"])
+    assert lab.query_statistics(torch.eye(256), j, 32)["entropy"] < 1e-6      # looks at one cell
     with pytest.raises(ValueError, match="inside"):
         lab.render_attention(images[0], maps["G"][0], 32, 0)
 
@@ -500,6 +523,56 @@ def test_spectra_explorer_renders_headless():
         spectra.render_spectra(recorders, "G", "nothing", 0)
     with pytest.raises(ValueError, match="layer must be one of"):
         spectra.spectra_explorer(recorders, layer="G/nothing")
+
+
+def test_spectra_explorer_step_follows_the_chosen_run():
+    """A run recorded only late (a continued run) re-ranges the step slider, and every title names the step that
+    is drawn, not the slider's value; the sigma_0 / sigma_1 panel is the raw spectrum's ratio."""
+    G1, D1 = _small()
+    early = spectra.SpectraRecorder({"G": G1}, conditional_bn=False)
+    late = spectra.SpectraRecorder({"G": G1}, conditional_bn=False)
+    for step in (0, 100, 200):
+        early.record(step)
+    for step in (1200, 1350):
+        late.record(step)
+    ex = spectra.spectra_explorer({"early": early, "late": late})
+    assert ex.controls["step"].options == (0, 100, 200, 1200, 1350)          # "all": every run's steps
+    ex.controls["step"].value = 100
+    fig = ex.state["figure"]
+    assert "steps 100, 1200 (per run)" in fig.axes[1].get_title()           # late is drawn at its first step
+    renders = ex.state["renders"]
+    ex.controls["run"].value = "late"
+    assert ex.controls["step"].options == (1200, 1350) and ex.controls["step"].value == 1200
+    assert ex.state["renders"] == renders + 1                               # one render for the run change
+    fig = ex.state["figure"]
+    assert fig.axes[1].get_title() == "whole spectrum at step 1200"
+    assert fig.axes[1].get_legend().get_texts()[0].get_text() == "late, step 1200"
+    ex.controls["run"].value = "early"
+    assert ex.controls["step"].options == (0, 100, 200) and ex.controls["step"].value == 200   # nearest below 1200
+    ex.controls["step"].value = 100
+    fig = ex.state["figure"]
+    assert fig.axes[1].get_title() == "whole spectrum at step 100"
+    _, top = early.top("G", "linear", 2, "raw")
+    ratio = fig.axes[2].lines[0].get_ydata()
+    assert "sigma_0 / sigma_1" in fig.axes[2].get_ylabel()
+    assert torch.allclose(torch.as_tensor(ratio, dtype=top.dtype), top[:, 0] / top[:, 1])
+    labels = [label for label, _ in ex.controls["weight"].options]
+    assert any(label.startswith("normalised: W / sigma_0(W)") for label in labels)
+    assert ex.controls["weight"].layout.width == "auto"                     # labels are not cut
+
+
+def test_readable_log_axis_labels_a_narrow_range():
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0.95, 1.08])
+    ax.set_yscale("log")
+    fig.canvas.draw()
+    spectra.readable_log_axis(ax)
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert len(labels) >= 3 and all("10^" not in t and "$" not in t for t in labels)
+    plt.close(fig)
 
 
 # --------------------------------------------------------------------------- exercises

@@ -22,6 +22,7 @@ from gan_course.layers import ConditionalBatchNorm2d, SelfAttention2d
 from gan_course.losses import orthogonal_regularization as library_orthogonal_regularization
 from gan_course.models import biggan, sagan
 from gan_course.training import EMA, Run
+from gan_course.viz import readability
 
 
 def small_pair(sn: bool = True, seed: int = 0, image_size: int = 16):
@@ -350,6 +351,9 @@ def test_truncation_explorer_renders_headless():
     assert "psi = 0.25" in fig.axes[0].get_title() and fig.axes[1].get_xlabel().startswith("recall")
     assert "Fig. 2" in fig.axes[2].get_title() and fig.axes[2].get_ylabel().startswith("IS")
     assert fig.axes[3].get_ylabel().startswith("classifier agrees") and len(fig.axes[3].lines) == 3   # 2 models + psi
+    assert readability(fig)["readable"], readability(fig)        # two rows at JupyterLab's width, no overlaps
+    ticks = [t.get_text() for t in fig.axes[3].get_xticklabels()]
+    assert ticks == ["0.25", "0.5", "1", "none"] and list(fig.axes[3].get_xticks()) == [0, 1, 2, 3]   # evenly spaced
     with pytest.raises(ValueError, match="not in the sweep"):
         lab.render_truncation(_fake_sweeps(), 0.7)
 
@@ -370,6 +374,7 @@ def test_spectra_explorer_renders_headless():
     assert "W / sigma_0(W)" in fig.axes[0].get_title()
     top_line = fig.axes[0].lines[0].get_ydata()
     assert all(abs(v - 1) < 1e-6 for v in top_line)  # normalised: sigma_0 / sigma_0
+    assert readability(fig)["readable"], readability(fig)
 
 
 # ----------------------------------------------------------------------------------------- exercises

@@ -10,6 +10,7 @@ arms' loop is deterministic under a seed), the explorers headless, and the exerc
 """
 
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -23,6 +24,7 @@ from gan_course.metrics import course_classifier, extract, train_classifier
 from gan_course.metrics.tiny_vit import TinyViT, train_tiny_vit
 from gan_course.models import stylegan_xl as xl
 from gan_course.training import Batches, Run
+from gan_course.viz import readability
 
 CLASSES = [str(k) for k in range(20)]
 
@@ -479,19 +481,48 @@ def test_recognised_spread_counts_only_recognised_variety(classifier):
 
 
 # ----------------------------------------------------------------------------------------- explorers
-def fake_sweep():
+def fake_sweep(judge):
     return [dict(psi=p, fid=10 - 5 * p, precision=1 - 0.3 * p, recall=0.2 + 0.5 * p, classes_covered=20,
-                 agreement=1.0, variety=0.8 * p) for p in (0.0, 0.5, 1.0)]
+                 agreement=1.0, variety=0.8 * p, agreement_by_class=[0.9 - 0.01 * k - 0.2 * p for k in range(20)],
+                 variety_by_class=[0.5 * p + 0.01 * k for k in range(20)], real_spread_by_class=[2.0] * 20,
+                 judge=judge.description, dataset="glyphs", per_class_n=10) for p in (0.0, 0.5, 1.0)]
 
 
-def test_class_truncation_explorer_renders_headless():
+def test_class_truncation_explorer_shows_the_exact_psi_and_the_class_curve(classifier):
     G = small_generator()
-    ex = lab.class_truncation_explorer(G, fake_sweep(), CLASSES, n=4)
+    sweep = fake_sweep(classifier)
+    ex = lab.class_truncation_explorer(G, sweep, CLASSES, n=4, judge=classifier)
     assert ex.state["renders"] == 1 and ex.state["figure"] is not None
     ex.controls["c"].value = 7
-    ex.controls["psi"].value = 0.5
-    assert ex.state["values"]["c"] == 7 and ex.state["values"]["psi"] == 0.5 and ex.state["renders"] == 3
-    assert "class '7'" in ex.state["figure"].axes[0].get_title()
+    ex.controls["psi"].value = 0.65                      # between the swept 0.5 and 1.0: not snapped
+    assert ex.state["values"]["c"] == 7 and ex.state["values"]["psi"] == 0.65 and ex.state["renders"] == 3
+    fig = ex.state["figure"]
+    image_ax, curve_ax, fid_ax = fig.axes
+    assert "class '7', psi = 0.65" in image_ax.get_title()
+    lines = {line.get_label(): line for line in curve_ax.lines}
+    assert list(lines["class '7'"].get_ydata()) == [r["agreement_by_class"][7] for r in sweep]   # its own curve
+    assert list(lines["class '7'"].get_xdata()) == [r["variety_by_class"][7] for r in sweep]
+    star = lines["psi = 0.65, 10 samples now"]
+    images = xl.sample(G, torch.full((10,), 7), 0.65, 0)
+    agreement, spread = lab.class_scores(classifier, images, torch.full((10,), 7), 20)
+    assert star.get_ydata()[0] == pytest.approx(agreement[7]) and star.get_xdata()[0] == pytest.approx(spread[7] / 2)
+    marker, = [line for line in fid_ax.lines if line.get_label() == "psi = 0.65"]
+    assert list(marker.get_xdata()) == [0.65, 0.65]                     # the exact psi, not the nearest swept
+    assert readability(fig)["readable"], readability(fig)
+    with pytest.raises(ValueError, match="pass that network"):
+        lab.render_class_truncation(G, sweep, CLASSES, 0, 0.5, judge=TinyViT())
+    with pytest.raises(ValueError, match="truncation_sweep"):
+        lab.render_class_truncation(G, [dict(psi=0.5, fid=1.0)], CLASSES, 0, 0.5)
+
+
+def test_class_scores_per_class(classifier):
+    glyphs = data.load("glyphs")
+    x, y = glyphs.get_batch(torch.arange(400))[:2]
+    agreement, spread = lab.class_scores(classifier, x, y, 20)
+    assert len(agreement) == len(spread) == 20 and min(agreement) > 0.8      # real glyphs: recognised
+    copies = x[torch.tensor([int(torch.nonzero(y == k)[0]) for k in range(20)])[y]]
+    assert max(lab.class_scores(classifier, copies, y, 20)[1]) < 1e-6        # one image per class: no spread
+    assert math.isnan(lab.class_scores(classifier, x[y < 10], y[y < 10], 20)[0][15])   # a class never drawn
 
 
 def test_style_mixing_and_interpolation_explorers_render_headless():

@@ -119,17 +119,16 @@ def render_truncation(sweeps: dict[str, list[dict]], threshold, model: str | Non
     i = next((j for j, r in enumerate(rows) if r["threshold"] == threshold), None)
     if i is None:
         raise ValueError(f"threshold {threshold} is not in the sweep: {[r['threshold'] for r in rows]}")
-    finite = [r["threshold"] for r in rows if r["threshold"] is not None]
-    inf_x = (max(finite) * 1.3) if finite else 1.0  # where "no truncation" is drawn on the threshold axis
+    position = {_threshold_label(q["threshold"]): j for j, q in enumerate(rows)}   # thresholds evenly spaced
 
     def x_of(r):
-        return inf_x if r["threshold"] is None else r["threshold"]
+        return position[_threshold_label(r["threshold"])]
 
     label = _threshold_label
-    fig = plt.figure(figsize=(16, 7.6))
-    grid = fig.add_gridspec(2, 4)
-    image_ax = fig.add_subplot(grid[:, :2])
-    pr_ax, fig2_ax, agree_ax, sat_ax = (fig.add_subplot(grid[r, c]) for r, c in ((0, 2), (0, 3), (1, 2), (1, 3)))
+    fig = plt.figure(figsize=(8.5, 10.5))   # JupyterLab's output width at 100 %: text keeps its size
+    grid = fig.add_gridspec(3, 2, height_ratios=[1.05, 1, 1])
+    image_ax = fig.add_subplot(grid[0, :])
+    pr_ax, fig2_ax, agree_ax, sat_ax = (fig.add_subplot(grid[r, c]) for r, c in ((1, 0), (1, 1), (2, 0), (2, 1)))
     show_images(rows[i]["images"], nrow=nrow, ax=image_ax,
                 title=f"{model}: samples at psi = {label(threshold)} (one class per column)")
     r = rows[i]
@@ -150,12 +149,12 @@ def render_truncation(sweeps: dict[str, list[dict]], threshold, model: str | Non
     for ax, ylabel, title in ((agree_ax, "classifier agrees with the class", "Class agreement vs psi"),
                               (sat_ax, "fraction of |x| > 0.99", "Saturated pixels vs psi")):
         ax.axvline(x_of(r), color="k", ls=":", lw=1)
-        ax.set(xlabel="truncation threshold psi (right end: none)", ylabel=ylabel, title=title)
+        ax.set(xlabel="threshold psi (none: untruncated)", ylabel=ylabel, title=title)
         ax.set_xticks([x_of(q) for q in rows])
         ax.set_xticklabels([label(q["threshold"]) for q in rows])
     for ax in (pr_ax, fig2_ax, agree_ax, sat_ax):
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
+        ax.legend(fontsize=9)
     fig.tight_layout()
     return fig
 

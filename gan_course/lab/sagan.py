@@ -346,14 +346,28 @@ def _query_cell(x: int, y: int, size: int, grid: int) -> tuple[int, int]:
     return y * grid // size, x * grid // size
 
 
+def query_statistics(beta: torch.Tensor, j: int, image_size: int) -> dict[str, float]:
+    """What query ``j``'s row of ``beta`` (N_q, N_k) does, against uniform attention from the same cell:
+    ``entropy`` over its maximum log N_k (1: uniform), ``distance`` (mean attention distance, pixels) and
+    ``uniform_distance`` (the same for uniform attention from this query's cell)."""
+    row = beta[j].double().clamp_min(1e-30)
+    uniform = uniform_attention(beta.shape[0], beta.shape[1])
+    return {"entropy": float(-(row * row.log()).sum() / math.log(beta.shape[1])),
+            "distance": float(mean_attention_distance(beta, image_size, per_query=True)[j]),
+            "uniform_distance": float(mean_attention_distance(uniform, image_size, per_query=True)[j])}
+
+
 def render_attention(image: torch.Tensor, beta: torch.Tensor, x: int, y: int, title: str = "", alpha: float = 0.6,
-                     window: float | None = None):
+                     window: float | None = None, residual: dict[str, float] | None = None):
     """Three panels: the image with the query marked, the attention of that query over the image (overlay), and
-    the attention map alone; with this query's mean attention distance.
+    the attention map alone; under them, what this query does against uniform attention from its cell (row
+    entropy over the maximum, mean distance beside the uniform map's) and, given ``residual`` ({"gamma", "share"}
+    of ``residual_share``), how much the block adds to its input at all.
 
     ``image`` (C, S, S) in [-1, 1]; ``beta`` (N_q, N_k) for one image (queries and keys on square grids); the
-    query is the grid cell containing pixel (x, y). ``window``: draw a square of that many pixels around the
-    query (e.g. the receptive field of the features the attention block receives). Returns the Figure.
+    query is the grid cell containing pixel (x, y); cells are named (x, y) like pixels (column, row).
+    ``window``: draw a square of that many pixels around the query (e.g. the receptive field of the features the
+    attention block receives). Returns the Figure.
     """
     size = image.shape[-1]
     hq, hk = math.isqrt(beta.shape[0]), math.isqrt(beta.shape[1])
@@ -365,17 +379,17 @@ def render_attention(image: torch.Tensor, beta: torch.Tensor, x: int, y: int, ti
     cmap = "gray" if picture.ndim == 2 else None
     cell = size / hq
     centre = ((col + 0.5) * cell - 0.5, (row + 0.5) * cell - 0.5)  # (x, y) in imshow coordinates
-    distance = float(mean_attention_distance(beta, size, per_query=True)[j])
+    stats = query_statistics(beta, j, size)
 
-    fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))
+    fig, axes = plt.subplots(1, 3, figsize=(8.5, 3.9))   # JupyterLab's output width at 100 %: text keeps its size
     axes[0].imshow(picture, cmap=cmap, interpolation="nearest")
-    axes[0].set_title("sample and query")
+    axes[0].set_title(f"query: pixel ({x}, {y})")
     axes[1].imshow(picture, cmap=cmap, interpolation="nearest")
     axes[1].imshow(heat_img.numpy(), cmap="inferno", alpha=alpha, interpolation="nearest")
     axes[1].set_title("attention over the image")
     im = axes[2].imshow(beta[j].reshape(hk, hk).float().numpy(), cmap="inferno", interpolation="nearest",
                         extent=(-0.5, size - 0.5, size - 0.5, -0.5))
-    axes[2].set_title(f"beta_(j,i), query cell ({row},{col}) of {hq}x{hq}")
+    axes[2].set_title(f"beta_j, cell ({col}, {row}) of {hq}x{hq}")
     fig.colorbar(im, ax=axes[2], fraction=0.046, pad=0.04, label="attention weight")
     for ax in axes:
         ax.plot(*centre, marker="x", color="cyan", markersize=10, markeredgewidth=2.5)
@@ -385,29 +399,88 @@ def render_attention(image: torch.Tensor, beta: torch.Tensor, x: int, y: int, ti
         ax.set_xlim(-0.5, size - 0.5)
         ax.set_ylim(size - 0.5, -0.5)
         ax.set_xlabel("x (pixels)")
-        ax.set_ylabel("y (pixels)")
-    fig.suptitle(f"{title}  mean attention distance of this query: {distance:.1f} px".strip())
-    fig.tight_layout()
+    axes[0].set_ylabel("y (pixels)")
+    lines = [f"this query: row entropy {stats['entropy']:.2f} of the maximum (uniform: 1.00); mean distance "
+             f"{stats['distance']:.1f} px (uniform from this cell: {stats['uniform_distance']:.1f} px)"]
+    if residual is not None:
+        lines.append(f"the block, y = gamma o + x: gamma = {residual['gamma']:+.3f}, "
+                     f"||gamma o|| / ||x|| = {residual['share']:.3f}")
+    fig.text(0.5, 0.01, "\n".join(lines), ha="center", va="bottom", fontsize=9)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.04 + 0.045 * len(lines), 1, 1))
     return fig
 
 
+def _query_pad(image: torch.Tensor, x: int, y: int, grid: int, pixels: int) -> bytes:
+    """PNG of the sample scaled to ``pixels`` (nearest), the query's cell outlined: the image a learner clicks."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    array = (to_unit(image).permute(1, 2, 0) * 255).round().byte()
+    picture = Image.fromarray(array.squeeze(-1).numpy() if array.shape[-1] == 1 else array.numpy())
+    picture = picture.convert("RGB").resize((pixels, pixels), Image.NEAREST)
+    row, col = _query_cell(x, y, image.shape[-1], grid)
+    cell = pixels / grid
+    ImageDraw.Draw(picture).rectangle([col * cell, row * cell, (col + 1) * cell - 1, (row + 1) * cell - 1],
+                                      outline=(0, 255, 255), width=2)
+    out = io.BytesIO()
+    picture.save(out, format="PNG")
+    return out.getvalue()
+
+
+def click_to_pixel(event: dict, size: int) -> tuple[int, int]:
+    """The image pixel (x, y) under a click on the query pad: ``event`` is ipyevents' click message
+    (``relativeX``/``relativeY`` from the pad's top-left corner, ``boundingRectWidth``/``Height`` its size on screen,
+    whatever the zoom)."""
+    width, height = event.get("boundingRectWidth") or 1, event.get("boundingRectHeight") or 1
+    x = int(event["relativeX"] / width * size)
+    y = int(event["relativeY"] / height * size)
+    return min(max(x, 0), size - 1), min(max(y, 0), size - 1)
+
+
 def attention_explorer(images: torch.Tensor, maps: dict[str, torch.Tensor], labels: list[str] | None = None,
-                       windows: dict[str, float] | None = None,
-                       title: str = "Where does a query look? (SAGAN attention, Sec. 3)"):
+                       windows: dict[str, float] | None = None, residual: dict[str, dict] | None = None,
+                       pad_pixels: int = 192, title: str = "Where does a query look? (SAGAN attention, Sec. 3)"):
     """Explorer over ``images`` (B, C, S, S) and their attention ``maps`` ({layer name: beta (B, N_q, N_k)}):
-    choose a sample, a layer and a query pixel (x, y) and see where the query's cell looks. ``windows`` (pixels,
-    per layer) draws the receptive field of that layer's input around the query."""
+    choose a sample, a layer and a query (click the sample on the left, or move the x / y sliders) and see where
+    the query's cell looks. ``windows`` (pixels, per layer) draws the receptive field of that layer's input around
+    the query; ``residual`` ({layer: ``residual_share`` entry}) adds the block's gamma and ||gamma o|| / ||x||.
+    ``ex.click(event)`` is what a click does (ipyevents' message; tests call it directly)."""
+    from ipyevents import Event
+
     size = images.shape[-1]
-    windows = windows or {}
+    windows, residual = windows or {}, residual or {}
 
     def render(sample, layer, x, y):
-        label = f"sample {sample}" + (f" ({labels[sample]})" if labels else "") + f", {layer}."
-        return render_attention(images[sample], maps[layer][sample], x, y, title=label, window=windows.get(layer))
+        label = f"sample {sample}" + (f" ({labels[sample]})" if labels else "") + f", {layer}"
+        return render_attention(images[sample], maps[layer][sample], x, y, title=label, window=windows.get(layer),
+                                residual=residual.get(layer))
 
-    return explorer(
-        render, title=title,
+    pad = widgets.Image(format="png", width=pad_pixels, height=pad_pixels,
+                        layout=widgets.Layout(width=f"{pad_pixels}px", height=f"{pad_pixels}px",
+                                              margin="40px 8px 0 0"))
+    ex = explorer(
+        render, title=title, beside=widgets.VBox([widgets.HTML("click to query:"), pad]),
         sample=widgets.IntSlider(value=0, min=0, max=images.shape[0] - 1, description="sample"),
         layer=choice(list(maps), description="layer"),
         x=widgets.IntSlider(value=size // 2, min=0, max=size - 1, description="query x"),
         y=widgets.IntSlider(value=size // 2, min=0, max=size - 1, description="query y"),
     )
+
+    def show_pad(change=None):
+        v = ex.values()
+        pad.value = _query_pad(images[v["sample"]], v["x"], v["y"], math.isqrt(maps[v["layer"]].shape[1]), pad_pixels)
+
+    def click(event: dict):
+        x, y = click_to_pixel(event, size)
+        with ex.hold():
+            ex.controls["x"].value, ex.controls["y"].value = x, y
+
+    for control in ex.controls.values():
+        control.observe(show_pad, names="value")
+    show_pad()
+    Event(source=pad, watched_events=["click"]).on_dom_event(click)
+    ex.click, ex.pad = click, pad
+    return ex

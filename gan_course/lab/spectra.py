@@ -26,7 +26,8 @@ from ..layers import is_spectrally_normalised, raw_weight, weight_layers
 from ..widgets import choice, explorer
 
 __all__ = ["raw_weight", "weight_layers", "effective_weight", "conv_operator_norm", "spectral_report",
-           "top_singular_values", "SpectraRecorder", "WEIGHTS", "render_spectra", "spectra_explorer"]
+           "top_singular_values", "SpectraRecorder", "WEIGHTS", "drawn_steps", "readable_log_axis", "render_spectra",
+           "spectra_explorer"]
 
 # What a recorded spectrum is of: the weight a layer applies, the raw weight W, or W / sigma_0(W) (exact).
 WEIGHTS = ("applied", "raw", "normalised")
@@ -181,43 +182,89 @@ class SpectraRecorder:
 
 _WEIGHT_LABELS = {"applied": "of the applied weight", "raw": "of the raw weight W",
                   "normalised": "of W / sigma_0(W)"}
+# The weight dropdown's labels: what each view is, in words (the value passed on is the key).
+_WEIGHT_CHOICES = [("applied: W / sigma_hat, what the layer uses", "applied"),
+                   ("raw: W, what the optimiser moves", "raw"),
+                   ("normalised: W / sigma_0(W), exact", "normalised")]
+
+
+def readable_log_axis(ax, axis: str = "y"):
+    """Label a log axis that spans less than a decade with plain numbers (matplotlib would label only one
+    power of ten there, or none): a few evenly placed ticks, printed with 3 significant digits."""
+    from matplotlib.ticker import FormatStrFormatter, MaxNLocator, NullFormatter
+
+    lo, hi = ax.get_ylim() if axis == "y" else ax.get_xlim()
+    if lo <= 0 or hi / lo >= 10:
+        return
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    target.set_major_locator(MaxNLocator(5))
+    target.set_major_formatter(FormatStrFormatter("%.3g"))
+    target.set_minor_formatter(NullFormatter())
+
+
+def drawn_steps(recorders: dict[str, SpectraRecorder], step: int) -> dict[str, int]:
+    """{run: the recorded step its spectrum is drawn at for slider value ``step``} (the last recorded step
+    <= ``step``, or the run's first)."""
+    drawn = {}
+    for run, rec in recorders.items():
+        if rec.steps:
+            past = [s for s in rec.steps if s <= step]
+            drawn[run] = past[-1] if past else rec.steps[0]
+    return drawn
 
 
 def render_spectra(recorders: dict[str, SpectraRecorder], net: str, layer: str, step: int, *, k: int = 3,
                    weight: str = "applied", title: str = ""):
-    """Two panels for one layer of ``net`` in every run of ``recorders`` ({run name: ``SpectraRecorder``}):
+    """Three panels for one layer of ``net`` in every run of ``recorders`` ({run name: ``SpectraRecorder``}):
 
-    left, sigma_0..sigma_{k-1} of ``weight`` over training (solid, fading with i; with ``weight="applied"``, the
-    raw weight's sigma_0 dotted for a spectrally normalised layer), the chosen ``step`` marked; right, the whole
-    spectrum at the last recorded step <= ``step``. Runs without that layer are left out. Returns the Figure.
+    top, sigma_0..sigma_{k-1} of ``weight`` over training (solid, fading with i; with ``weight="applied"``, the
+    raw weight's sigma_0 dotted for a spectrally normalised layer), the step drawn below marked on each run;
+    bottom left, the whole spectrum at the last recorded step <= ``step`` (the step each run is drawn at is in the
+    title and the legend); bottom right, sigma_0 / sigma_1 over training, which no rescaling of W changes (so
+    spectral norm's division does not hide it). Runs without that layer are left out. Returns the Figure.
     """
     runs = {run: rec for run, rec in recorders.items() if net in rec.normalised and layer in rec.normalised[net]
             and rec.steps}
     if not runs:
         raise ValueError(f"no run has recorded {net}/{layer}; runs: {list(recorders)}")
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    drawn = drawn_steps(runs, step)
+    fig = plt.figure(figsize=(8.5, 7.2))   # JupyterLab's output width at 100 %: text keeps its size
+    grid = fig.add_gridspec(2, 2)
+    over, whole, ratio = fig.add_subplot(grid[0, :]), fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[1, 1])
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for c, (run, rec) in enumerate(runs.items()):
         color = colors[c % len(colors)]
         sn = " (SN)" if rec.normalised[net][layer] else " (no SN)"
         steps, top = rec.top(net, layer, k, weight)
         for i in range(top.shape[1]):
-            axes[0].plot(steps, top[:, i].numpy(), color=color, alpha=1.0 - 0.3 * i, lw=2 if i == 0 else 1,
-                         label=f"{run}{sn}: sigma_0..{top.shape[1] - 1}" if i == 0 else None)
+            over.plot(steps, top[:, i].numpy(), color=color, alpha=1.0 - 0.3 * i, lw=2 if i == 0 else 1,
+                      label=f"{run}{sn}: sigma_0..{top.shape[1] - 1}" if i == 0 else None)
         if weight == "applied" and rec.normalised[net][layer]:
-            axes[0].plot(steps, rec.top(net, layer, 1, "raw")[1][:, 0].numpy(), color=color, ls=":",
-                         label=f"{run}: sigma_0 of the raw W")
-        at, spectrum = rec.spectrum(net, layer, step, weight)
-        axes[1].plot(range(len(spectrum)), spectrum.clamp_min(1e-8).numpy(), "o-", ms=3, color=color,
-                     label=f"{run}{sn}, step {at}")
-    axes[0].axvline(step, color="gray", lw=0.8, ls="--")
-    axes[0].set(xlabel="step", ylabel="singular value", yscale="log",
-                title=f"{net}.{layer}: top {k} singular values {_WEIGHT_LABELS[weight]}")
-    axes[1].set(xlabel="index i (sorted)", ylabel="sigma_i (log scale)", yscale="log",
-                title=f"whole spectrum at step <= {step}")
-    for ax in axes:
+            over.plot(steps, rec.top(net, layer, 1, "raw")[1][:, 0].numpy(), color=color, ls=":",
+                      label=f"{run}: sigma_0 of the raw W")
+        at, spectrum = rec.spectrum(net, layer, drawn[run], weight)
+        over.axvline(at, color=color, lw=0.8, ls="--")
+        whole.plot(range(len(spectrum)), spectrum.clamp_min(1e-8).numpy(), "o-", ms=3, color=color,
+                   label=f"{run}, step {at}")
+        steps2, top2 = rec.top(net, layer, 2, "raw")
+        if top2.shape[1] == 2:
+            ratio.plot(steps2, (top2[:, 0] / top2[:, 1].clamp_min(1e-12)).numpy(), color=color, label=run)
+            ratio.axvline(at, color=color, lw=0.8, ls="--")
+    over.set(xlabel="training step (dashed: the step drawn below)", ylabel="singular value (log scale)",
+             yscale="log", title=f"{net}.{layer}: top {k} singular values {_WEIGHT_LABELS[weight]}")
+    at_all = sorted(set(drawn.values()))
+    at_text = f"step {at_all[0]}" if len(at_all) == 1 else "steps " + ", ".join(map(str, at_all)) + " (per run)"
+    whole.set(xlabel="index i (sorted)", ylabel="sigma_i (log scale)", yscale="log",
+              title=f"whole spectrum at {at_text}")
+    ratio.set(xlabel="training step", ylabel="sigma_0 / sigma_1", title="sigma_0 / sigma_1 (scale-free)")
+    if not ratio.lines:
+        ratio.text(0.5, 0.5, "one singular value only", ha="center", va="center", transform=ratio.transAxes)
+    for ax in (over, whole, ratio):
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="x-small")
+        if ax.lines:
+            ax.legend(fontsize=9)
+    for ax in (over, whole):
+        readable_log_axis(ax)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -228,7 +275,8 @@ def spectra_explorer(recorders: dict[str, SpectraRecorder], *, weight: str = "ap
                      title: str = "Singular values of every weight, over training"):
     """Explorer over ``recorders`` ({run name: ``SpectraRecorder``}): pick the runs ("all" of them together, or
     one), a layer ("G/blocks.0.conv1", ...; default ``layer`` or the first), a recorded step and which weight
-    (``WEIGHTS``; default ``weight``): ``render_spectra`` of that layer."""
+    (``WEIGHTS``; default ``weight``): ``render_spectra`` of that layer. The step slider offers the chosen run's
+    recorded steps (all runs' for "all"), so every step it shows is one that is drawn."""
     if weight not in WEIGHTS:
         raise ValueError(f"weight must be one of {WEIGHTS}, got {weight!r}")
     layers = []
@@ -237,15 +285,36 @@ def spectra_explorer(recorders: dict[str, SpectraRecorder], *, weight: str = "ap
                    if f"{net}/{name}" not in layers]
     if layer is not None and layer not in layers:
         raise ValueError(f"layer must be one of {layers}, got {layer!r}")
-    steps = sorted(set().union(*(rec.steps for rec in recorders.values())))
     runs = (["all"] if len(recorders) > 1 else []) + list(recorders)
+
+    def steps_of(run):
+        chosen = recorders.values() if run == "all" else [recorders[run]]
+        return sorted(set().union(*(rec.steps for rec in chosen))) or [0]
+
+    run_control = choice(runs, description="runs")
+    step_control = widgets.SelectionSlider(options=steps_of(run_control.value), description="step")
+    step_control.value = step_control.options[-1]
+    weight_control = widgets.Dropdown(options=_WEIGHT_CHOICES, value=weight, description="weight",
+                                      style={"description_width": "initial"}, layout=widgets.Layout(width="auto"))
+    view: dict = {}
+
+    def follow_run(change):
+        """The step slider spans the chosen run's steps; the drawn step stays as close as it can."""
+        options = steps_of(change["new"])
+        before = step_control.value
+        past = [s for s in options if s <= before]
+        with view["explorer"].hold():
+            step_control.options = options
+            step_control.value = past[-1] if past else options[0]
+
+    run_control.observe(follow_run, names="value")   # before the explorer's own observer: one render per change
 
     def render(run, layer, step, weight):
         net, name = layer.split("/", 1)
         chosen = recorders if run == "all" else {run: recorders[run]}
         return render_spectra(chosen, net, name, step, weight=weight)
 
-    return explorer(render, title=title, run=choice(runs, description="runs"),
-                    layer=choice(layers, value=layer or layers[0], description="layer"),
-                    step=widgets.SelectionSlider(options=steps, value=steps[-1], description="step"),
-                    weight=choice(list(WEIGHTS), value=weight, description="weight"))
+    view["explorer"] = explorer(render, title=title, run=run_control,
+                                layer=choice(layers, value=layer or layers[0], description="layer"),
+                                step=step_control, weight=weight_control)
+    return view["explorer"]

@@ -109,27 +109,56 @@ def recognised_spread(net, images: torch.Tensor, labels: torch.Tensor, n_classes
     return float(torch.stack(traces).mean())
 
 
+def class_scores(net, images: torch.Tensor, labels: torch.Tensor, n_classes: int) -> tuple[list[float], list[float]]:
+    """Per class k < ``n_classes``: the fraction of the images made for k that ``net`` classifies as k, and
+    tr Cov(phi(x)) over those images (``within_class_spread`` for one class; 0 with fewer than two). Two lists."""
+    labels = torch.as_tensor(labels).cpu()
+    f = extract(net, images)
+    predicted = extract(net, images, what="logits").argmax(1)
+    agreement, spread = [], []
+    for k in range(n_classes):
+        mine = labels == k
+        agreement.append(float((predicted[mine] == k).double().mean()) if mine.any() else float("nan"))
+        spread.append(float(f[mine].var(0, unbiased=False).sum()) if int(mine.sum()) > 1 else 0.0)
+    return agreement, spread
+
+
+def _name(net) -> str:
+    return getattr(net, "description", None) or type(net).__name__
+
+
 def truncation_sweep(G: Generator, psis, dataset: str = "glyphs", n: int = 1000, seed: int = 0, grid: int = 40,
-                     data_options: dict | None = None, **evaluate_kwargs) -> list[dict]:
+                     data_options: dict | None = None, judge=None, **evaluate_kwargs) -> list[dict]:
     """The fidelity / variety curve: for each psi, ``gan_course.metrics.evaluate`` on ``n`` class-balanced samples
     (FID, precision, recall, classes covered with the course classifier), the classifier agreement with the class
     each sample was generated for, the within-class variety relative to the data's (``within_class_spread`` of the
     samples / that of ``n`` training images, in the course classifier's features), and the first ``grid`` samples.
-    The same z at every psi."""
+    The same z at every psi.
+
+    Per class (for the explorer): ``agreement_by_class`` and ``variety_by_class`` (``class_scores`` of the samples
+    over those of the same training images), measured by ``judge`` (a network neither D nor guidance uses, e.g. the
+    chapter's TinyViT; default the course classifier), named in ``judge``."""
     net = course_classifier(dataset)
+    judge = judge or net
     real = load(dataset, **(data_options or {}))
     index = torch.randperm(len(real), generator=torch.Generator().manual_seed(seed))[:n]
     x_real, y_real = real.get_batch(index)[:2] if hasattr(real, "get_batch") else \
         [torch.stack(t) for t in zip(*[real[int(i)][:2] for i in index], strict=True)]
     real_spread = within_class_spread(net, x_real, y_real)
+    _, real_by_class = class_scores(judge, x_real, y_real, G.n_classes)
     c = torch.arange(n) % G.n_classes
     rows = []
     for psi in psis:
         images = xl.sample(G, c, psi, seed)
         m = evaluate(images, dataset, n=n, seed=seed, data_options=data_options, **evaluate_kwargs)
+        agreement_k, spread_k = class_scores(judge, images, c, G.n_classes)
         rows.append(dict(psi=psi, fid=m["fid"], precision=m["precision"], recall=m["recall"],
                          classes_covered=m["classes_covered"], agreement=classifier_agreement(net, images, c),
-                         variety=within_class_spread(net, images, c) / real_spread, images=images[:grid]))
+                         variety=within_class_spread(net, images, c) / real_spread, images=images[:grid],
+                         agreement_by_class=agreement_k,
+                         variety_by_class=[v / max(r, 1e-12) for v, r in zip(spread_k, real_by_class, strict=True)],
+                         real_spread_by_class=real_by_class, judge=_name(judge), dataset=dataset,
+                         per_class_n=n // G.n_classes))
     return rows
 
 
@@ -143,37 +172,55 @@ def _rows_figure(images: torch.Tensor, nrow: int, height: float, title: str):
 
 
 def render_class_truncation(G: Generator, sweep: list[dict], class_names, c: int, psi: float, n: int = 8,
-                            seed: int = 0):
-    """Explorer figure: ``n`` samples of class ``c`` at truncation ``psi`` (same z as psi changes) beside the
-    fidelity / variety curve of ``sweep`` (``truncation_sweep`` rows), with the nearest swept psi marked."""
-    images = xl.sample(G, torch.full((n,), int(c)), psi, seed)
-    fig, axes = plt.subplots(1, 3, figsize=(15, 3.6), gridspec_kw={"width_ratios": [1.6, 1, 1]})
-    show_images(images, nrow=n, ax=axes[0], title=f"class '{class_names[c]}', psi = {psi:.2f}")
+                            seed: int = 0, judge=None):
+    """Explorer figure for class ``c`` at truncation ``psi`` (any value, not only a swept one): ``n`` of its samples
+    (same z as psi changes); below, fidelity against variety for this class (its own curve over the swept psi, and
+    this psi measured now on as many samples of the class as the sweep had) beside the mean over classes; and FID
+    over psi with this psi marked. Per-class numbers come from ``sweep``'s ``judge`` (pass the same network as
+    ``judge``; ``truncation_sweep`` rows)."""
+    if not sweep or "agreement_by_class" not in sweep[0]:
+        raise ValueError("sweep rows need agreement_by_class / variety_by_class: make them with truncation_sweep")
+    if judge is None:
+        judge = course_classifier(sweep[0]["dataset"])
+    if _name(judge) != sweep[0]["judge"]:
+        raise ValueError(f"the sweep's per-class numbers were measured by {sweep[0]['judge']!r}: pass that network "
+                         f"as judge (got {_name(judge)!r})")
+    m = max(n, sweep[0]["per_class_n"])
+    images = xl.sample(G, torch.full((m,), int(c)), psi, seed)
+    here_agree, here_spread = class_scores(judge, images, torch.full((m,), int(c)), G.n_classes)
     psis = [r["psi"] for r in sweep]
-    near = min(range(len(sweep)), key=lambda i: abs(psis[i] - psi))
-    axes[1].plot([r["variety"] for r in sweep], [r["precision"] for r in sweep], "o-")
-    for r in sweep:
-        axes[1].annotate(f"psi {r['psi']:g}", (r["variety"], r["precision"]), fontsize="small")
-    axes[1].plot(sweep[near]["variety"], sweep[near]["precision"], "k*", markersize=15,
-                 label=f"psi = {psis[near]:g}")
-    axes[1].set(xlabel="within-class variety (data = 1)", ylabel="precision (fidelity)",
-                title="Fidelity vs variety over psi")
-    axes[2].plot(psis, [r["fid"] for r in sweep], "o-", label="FID (course classifier)")
-    axes[2].axvline(psis[near], color="k", ls=":")
-    axes[2].set(xlabel="truncation psi", ylabel="FID", title="FID vs truncation")
-    for ax in axes[1:]:
+    fig = plt.figure(figsize=(8.5, 6.6))   # JupyterLab's output width at 100 %: text keeps its size
+    grid = fig.add_gridspec(2, 2, height_ratios=[0.55, 1])
+    image_ax, curve_ax, fid_ax = fig.add_subplot(grid[0, :]), fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[1, 1])
+    show_images(images[:n], nrow=n, ax=image_ax, title=f"class '{class_names[c]}', psi = {psi:.2f}")
+    mean = [(sum(r["variety_by_class"]) / len(r["variety_by_class"]),
+             sum(r["agreement_by_class"]) / len(r["agreement_by_class"])) for r in sweep]
+    curve_ax.plot(*zip(*mean, strict=True), "o--", color="0.6", label="mean over classes")
+    mine = [(r["variety_by_class"][c], r["agreement_by_class"][c]) for r in sweep]
+    curve_ax.plot(*zip(*mine, strict=True), "o-", color="C0", label=f"class '{class_names[c]}'")
+    for (v, a), p in zip(mine, psis, strict=True):
+        curve_ax.annotate(f"{p:g}", (v, a), textcoords="offset points", xytext=(4, 4), fontsize=9, color="C0")
+    curve_ax.plot(here_spread[c] / max(sweep[0]["real_spread_by_class"][c], 1e-12), here_agree[c], "k*",
+                  markersize=15, label=f"psi = {psi:.2f}, {m} samples now")
+    curve_ax.set(xlabel="within-class variety (data = 1)", ylabel="share judged as its class",
+                 title=f"Fidelity vs variety (judge: {sweep[0]['judge'].split(' (')[0]})")
+    fid_ax.plot(psis, [r["fid"] for r in sweep], "o-", label="FID, all classes")
+    fid_ax.axvline(psi, color="k", ls=":", label=f"psi = {psi:.2f}")
+    fid_ax.set(xlabel="truncation psi", ylabel="FID (course classifier)", title="FID vs truncation")
+    for ax in (curve_ax, fid_ax):
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
+        ax.legend(fontsize=9)
     fig.tight_layout()
     return fig
 
 
-def class_truncation_explorer(G: Generator, sweep: list[dict], class_names, n: int = 8):
-    """Class picker + psi slider: ``render_class_truncation``."""
-    return explorer(lambda c, psi, seed: render_class_truncation(G, sweep, class_names, c, psi, n, seed),
+def class_truncation_explorer(G: Generator, sweep: list[dict], class_names, n: int = 8, judge=None):
+    """Class picker + psi slider + seed: ``render_class_truncation`` (``judge``: the network that measured the
+    sweep's per-class numbers, so the chosen psi is measured the same way)."""
+    return explorer(lambda c, psi, seed: render_class_truncation(G, sweep, class_names, c, psi, n, seed, judge),
                     title="Class and truncation in W",
                     c=choice([(name, k) for k, name in enumerate(class_names)], description="class"),
-                    psi=widgets.FloatSlider(value=1.0, min=0.0, max=1.2, step=0.1, description="psi"),
+                    psi=widgets.FloatSlider(value=1.0, min=0.0, max=1.2, step=0.05, description="psi"),
                     seed=widgets.IntSlider(value=0, min=0, max=99, description="seed"))
 
 
