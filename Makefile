@@ -18,7 +18,7 @@ STAMP      := $(VENV)/.gan-course-installed
 GAN_COURSE_DATA ?= $(abspath $(firstword $(wildcard ../shared/datasets)))
 export GAN_COURSE_DATA
 
-.PHONY: env course smoke test lint unit notebooks-smoke lab benchmarks student clean
+.PHONY: env course smoke test lint unit notebooks-smoke lab benchmarks student clean browser-test screenshots
 
 env: $(STAMP)
 
@@ -39,6 +39,18 @@ smoke: $(STAMP)
 	@mkdir -p $(BUILD)/smoke
 	$(PY) -m gan_course.run_notebooks --smoke --out $(BUILD)/smoke $(NOTEBOOKS)
 
+## A real browser (not part of make test: CI has no Chromium): chapter 07 run in JupyterLab in headless Chromium,
+## its sample clicked, the attention query and map checked. Needs Debian's chromium (apt install chromium) or
+## GAN_COURSE_CHROMIUM=/path/to/chrome; installs Playwright into .venv. ~3 minutes.
+browser-test: $(STAMP)
+	$(PY) -m pip install --quiet playwright
+	$(PY) -m pytest -p no:cacheprovider tests/browser
+
+## Screenshots of the signature explorers at JupyterLab's default width into docs/screenshots/ (as browser-test).
+screenshots: $(STAMP)
+	$(PY) -m pip install --quiet playwright
+	$(PY) -m tests.browser.screenshots --out docs/screenshots
+
 ## Lint (ruff, configured in pyproject.toml) over the library, tests, benchmarks and notebooks.
 lint: $(STAMP)
 	$(PY) -m ruff check gan_course tests benchmarks notebooks
@@ -47,7 +59,7 @@ lint: $(STAMP)
 ## tests/nbval_checks.py: no printed warnings, no claims table naming a quantity the run never recorded), each
 ## notebook building into a fresh build/nbval/ so nothing resumes from an earlier run.
 test: lint
-	$(PY) -m pytest -n $(JOBS) tests
+	$(PY) -m pytest -n $(JOBS) --ignore=tests/browser tests
 	rm -rf $(BUILD)/nbval
 	GAN_COURSE_SMOKE=1 GAN_COURSE_BUILD=$(abspath $(BUILD)/nbval) $(PY) -m pytest -n $(JOBS) --dist loadscope \
 		--nbval-lax --nbval-kernel-name python3 --nbval-sanitize-with tests/nbval_sanitize.cfg \

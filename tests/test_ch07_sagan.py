@@ -470,23 +470,23 @@ def test_attention_explorer_renders_headless():
     ex.controls["x"].value = 31
     assert ex.state["values"] == {"sample": 2, "layer": "D", "x": 31, "y": 16}
     assert ex.state["renders"] == 4
-    assert "cell (7, 4) of 8x8" in ex.state["figure"].axes[2].get_title()   # pixel (x=31, y=16): column 7, row 4
-    # a click on the pad (ipyevents' message, the pad shown at 2x its 192 px) moves the query, in one render
+    assert "cell (7, 4) of 8x8" in ex.state["figure"].axes[1].get_title()   # pixel (x=31, y=16): column 7, row 4
+    # a click on the pad (ipyevents' message, the pad shown at 384 px on screen) moves the query, in one render
     pad_before = ex.pad.value
     ex.click({"relativeX": 96.0, "relativeY": 300.0, "boundingRectWidth": 384.0, "boundingRectHeight": 384.0})
     assert ex.state["values"] == {"sample": 2, "layer": "D", "x": 8, "y": 25} and ex.state["renders"] == 5
     fig = ex.state["figure"]
-    assert fig.axes[0].get_title() == "query: pixel (8, 25)" and "cell (2, 6) of 8x8" in fig.axes[2].get_title()
+    assert fig.axes[0].get_title() == "query pixel (8, 25): attention" and "cell (2, 6) of 8x8" in fig.axes[1].get_title()
     assert ex.pad.value != pad_before                                        # the pad outlines the new cell
     assert lab.click_to_pixel({"relativeX": 500, "relativeY": -3, "boundingRectWidth": 192,
                                "boundingRectHeight": 192}, 32) == (31, 0)   # a click on the border stays inside
     # the query against uniform attention, and the block's gamma, under the maps
     footer = " ".join(t.get_text() for t in fig.texts)
-    assert "row entropy" in footer and "uniform from this cell" in footer and "gamma" not in footer
+    assert "row entropy" in footer and "uniform attention from this cell" in footer and "gamma" not in footer
     share = {"G": lab.residual_share(G, torch.randn(3, 128), torch.tensor([0, 1, 2]))["attention"]}
     fig = lab.render_attention(images[0], maps["G"][0], x=24, y=6, title="t", residual=share["G"])
-    assert len(fig.axes) == 4 and fig._suptitle.get_text() == "t"
-    assert "cell (12, 3) of 16x16" in fig.axes[2].get_title()   # pixel (x=24, y=6): column 12, row 3
+    assert len(fig.axes) == 3 and fig._suptitle.get_text() == "t"                 # overlay, map, colour bar
+    assert "cell (12, 3) of 16x16" in fig.axes[1].get_title()   # pixel (x=24, y=6): column 12, row 3
     footer = " ".join(t.get_text() for t in fig.texts)
     assert f"gamma = {share['G']['gamma']:+.3f}" in footer and "||gamma o|| / ||x||" in footer
     assert readability(fig)["readable"], readability(fig)
@@ -572,6 +572,12 @@ def test_readable_log_axis_labels_a_narrow_range():
     fig.canvas.draw()
     labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
     assert len(labels) >= 3 and all("10^" not in t and "$" not in t for t in labels)
+    ax.set_ylim(1.0, 1.012)                                   # a very narrow range: the digits still differ
+    fig.canvas.draw()
+    spectra.readable_log_axis(ax)
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert len(labels) >= 3 and len(set(labels)) == len(labels), labels
     plt.close(fig)
 
 

@@ -426,3 +426,22 @@ def test_check_projection_output_accepts_the_right_answer_and_explains_mistakes(
         ch08.check_projection_output(lambda phi, e, psi: (e * phi).sum(1))
     with pytest.raises(ExerciseError, match="ignores the class"):
         ch08.check_projection_output(lambda phi, e, psi: psi(phi).squeeze(1))
+
+
+def test_attention_explorer_on_biggans_generator():
+    """Chapter 07's explorer, imported by 08's lab, reads BigGAN's pooled attention block (16 x 16 queries, 8 x 8
+    keys) and a click picks the query."""
+    G, _ = small_pair(image_size=32)
+    G.eval()
+    z, y = torch.randn(2, G.z_dim), torch.tensor([0, 1])
+    with torch.no_grad():
+        images, maps = lab.attention_maps(G, z, y)
+        share = lab.residual_share(G, z, y)
+    (block,) = maps
+    assert maps[block].shape == (2, 16 * 16, 8 * 8) and torch.allclose(maps[block].sum(-1), torch.ones(2, 256))
+    assert share[block]["share"] == 0.0                       # gamma = 0 at init: the block adds nothing yet
+    ex = lab.attention_explorer(images, {"G": maps[block]}, residual={"G": share[block]})
+    ex.click({"relativeX": 10, "relativeY": 170, "boundingRectWidth": 176, "boundingRectHeight": 176})
+    assert ex.state["values"]["x"] == 1 and ex.state["values"]["y"] == 30
+    fig = ex.state["figure"]
+    assert "cell (0, 15) of 16x16" in fig.axes[1].get_title() and "gamma = +0.000" in fig.texts[0].get_text()

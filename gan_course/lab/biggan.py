@@ -9,7 +9,8 @@
 - ``render_truncation`` / ``truncation_explorer``: the sample grid at psi beside the trade-off curves.
 
 The singular values of every weight over training (Sec. 4) are recorded and explored with ``gan_course.lab.spectra``
-(``SpectraRecorder``, ``spectra_explorer``), shared with chapter 07.
+(``SpectraRecorder``, ``spectra_explorer``), shared with chapter 07; so is the attention explorer
+(``attention_maps``, ``residual_share``, ``attention_explorer`` of ``gan_course.lab.sagan``, imported here).
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ from ..models import biggan
 from ..sampling import truncated_normal
 from ..viz import show_images
 from ..widgets import choice, explorer
+from .sagan import attention_explorer, attention_maps, residual_share
 
 __all__ = ["CLAIMS", "saturated_fraction", "standing_statistics", "truncation_sweep", "render_truncation",
-           "truncation_explorer"]
+           "truncation_explorer", "attention_maps", "residual_share", "attention_explorer"]
 
 
 # ============================================================================ what the chapter claims

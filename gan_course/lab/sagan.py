@@ -359,8 +359,8 @@ def query_statistics(beta: torch.Tensor, j: int, image_size: int) -> dict[str, f
 
 def render_attention(image: torch.Tensor, beta: torch.Tensor, x: int, y: int, title: str = "", alpha: float = 0.6,
                      window: float | None = None, residual: dict[str, float] | None = None):
-    """Three panels: the image with the query marked, the attention of that query over the image (overlay), and
-    the attention map alone; under them, what this query does against uniform attention from its cell (row
+    """Two panels: the attention of the query over the image (overlay; the sample itself is the explorer's
+    query pad) and the attention map alone; under them, what this query does against uniform attention from its cell (row
     entropy over the maximum, mean distance beside the uniform map's) and, given ``residual`` ({"gamma", "share"}
     of ``residual_share``), how much the block adds to its input at all.
 
@@ -381,16 +381,14 @@ def render_attention(image: torch.Tensor, beta: torch.Tensor, x: int, y: int, ti
     centre = ((col + 0.5) * cell - 0.5, (row + 0.5) * cell - 0.5)  # (x, y) in imshow coordinates
     stats = query_statistics(beta, j, size)
 
-    fig, axes = plt.subplots(1, 3, figsize=(8.5, 3.9))   # JupyterLab's output width at 100 %: text keeps its size
+    fig, axes = plt.subplots(1, 2, figsize=(6.4, 4.3))   # beside the 192 px query pad at JupyterLab's width
     axes[0].imshow(picture, cmap=cmap, interpolation="nearest")
-    axes[0].set_title(f"query: pixel ({x}, {y})")
-    axes[1].imshow(picture, cmap=cmap, interpolation="nearest")
-    axes[1].imshow(heat_img.numpy(), cmap="inferno", alpha=alpha, interpolation="nearest")
-    axes[1].set_title("attention over the image")
-    im = axes[2].imshow(beta[j].reshape(hk, hk).float().numpy(), cmap="inferno", interpolation="nearest",
+    axes[0].imshow(heat_img.numpy(), cmap="inferno", alpha=alpha, interpolation="nearest")
+    axes[0].set_title(f"query pixel ({x}, {y}): attention")
+    im = axes[1].imshow(beta[j].reshape(hk, hk).float().numpy(), cmap="inferno", interpolation="nearest",
                         extent=(-0.5, size - 0.5, size - 0.5, -0.5))
-    axes[2].set_title(f"beta_j, cell ({col}, {row}) of {hq}x{hq}")
-    fig.colorbar(im, ax=axes[2], fraction=0.046, pad=0.04, label="attention weight")
+    axes[1].set_title(f"beta_j, cell ({col}, {row}) of {hq}x{hq}")
+    fig.colorbar(im, ax=axes[1], fraction=0.046, pad=0.04, label="attention weight")
     for ax in axes:
         ax.plot(*centre, marker="x", color="cyan", markersize=10, markeredgewidth=2.5)
         if window:
@@ -400,15 +398,16 @@ def render_attention(image: torch.Tensor, beta: torch.Tensor, x: int, y: int, ti
         ax.set_ylim(size - 0.5, -0.5)
         ax.set_xlabel("x (pixels)")
     axes[0].set_ylabel("y (pixels)")
-    lines = [f"this query: row entropy {stats['entropy']:.2f} of the maximum (uniform: 1.00); mean distance "
-             f"{stats['distance']:.1f} px (uniform from this cell: {stats['uniform_distance']:.1f} px)"]
+    lines = [f"this query: row entropy {stats['entropy']:.2f} of the maximum (uniform: 1.00)",
+             f"mean distance {stats['distance']:.1f} px (uniform attention from this cell: "
+             f"{stats['uniform_distance']:.1f} px)"]
     if residual is not None:
         lines.append(f"the block, y = gamma o + x: gamma = {residual['gamma']:+.3f}, "
                      f"||gamma o|| / ||x|| = {residual['share']:.3f}")
     fig.text(0.5, 0.01, "\n".join(lines), ha="center", va="bottom", fontsize=9)
     if title:
         fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.04 + 0.045 * len(lines), 1, 1))
+    fig.tight_layout(rect=(0, 0.02 + 0.05 * len(lines), 1, 1))
     return fig
 
 
@@ -442,7 +441,7 @@ def click_to_pixel(event: dict, size: int) -> tuple[int, int]:
 
 def attention_explorer(images: torch.Tensor, maps: dict[str, torch.Tensor], labels: list[str] | None = None,
                        windows: dict[str, float] | None = None, residual: dict[str, dict] | None = None,
-                       pad_pixels: int = 192, title: str = "Where does a query look? (SAGAN attention, Sec. 3)"):
+                       pad_pixels: int = 176, title: str = "Where does a query look? (SAGAN attention, Sec. 3)"):
     """Explorer over ``images`` (B, C, S, S) and their attention ``maps`` ({layer name: beta (B, N_q, N_k)}):
     choose a sample, a layer and a query (click the sample on the left, or move the x / y sliders) and see where
     the query's cell looks. ``windows`` (pixels, per layer) draws the receptive field of that layer's input around

@@ -190,15 +190,15 @@ _WEIGHT_CHOICES = [("applied: W / sigma_hat, what the layer uses", "applied"),
 
 def readable_log_axis(ax, axis: str = "y"):
     """Label a log axis that spans less than a decade with plain numbers (matplotlib would label only one
-    power of ten there, or none): a few evenly placed ticks, printed with 3 significant digits."""
-    from matplotlib.ticker import FormatStrFormatter, MaxNLocator, NullFormatter
+    power of ten there, or none): a few evenly placed ticks, with as many digits as tell them apart."""
+    from matplotlib.ticker import MaxNLocator, NullFormatter, ScalarFormatter
 
     lo, hi = ax.get_ylim() if axis == "y" else ax.get_xlim()
     if lo <= 0 or hi / lo >= 10:
         return
     target = ax.yaxis if axis == "y" else ax.xaxis
     target.set_major_locator(MaxNLocator(5))
-    target.set_major_formatter(FormatStrFormatter("%.3g"))
+    target.set_major_formatter(ScalarFormatter(useOffset=False))
     target.set_minor_formatter(NullFormatter())
 
 
