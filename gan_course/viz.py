@@ -39,6 +39,7 @@ def readability(fig) -> dict:
 
         FigureCanvasAgg(fig)
     fig.canvas.draw()
+    fig.canvas.draw()   # constrained layout settles on the second pass
     renderer = fig.canvas.get_renderer()
     width = fig.get_figwidth() * fig.dpi / 100
     scale = min(1.0, READABLE_WIDTH_IN / width)

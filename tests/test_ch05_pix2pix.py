@@ -21,6 +21,7 @@ from gan_course.exercises import ExerciseError, ch05
 from gan_course.lab import pix2pix as L
 from gan_course.models import pix2pix as P
 from gan_course.training import Batches, Run
+from gan_course.viz import readability
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny networks: see conftest.one_thread
 
@@ -419,6 +420,7 @@ def test_triplet_explorer_renders_pages_noise_and_errors_headless():
     ex.controls["show_error"].value = True
     assert len(ex.state["figure"].axes) == 4 * 6 and ex.state["figure"].axes[18].get_ylabel() == "|G(x) - y|"
     assert ex.state["figure"].axes[6].get_title().startswith("L1 ")
+    assert readability(ex.state["figure"])["readable"], readability(ex.state["figure"])   # 8 pairs at JupyterLab's width
 
 
 def test_render_patch_map_shows_maps_and_the_receptive_field():
@@ -432,6 +434,7 @@ def test_render_patch_map_shows_maps_and_the_receptive_field():
     titles = [ax.get_title() for ax in fig.axes]
     assert any("16x16 field" in t for t in titles) and any("D(x, G(x))\n14x14 patches" in t for t in titles)
     assert len(fig.axes[1].patches) == 1 and fig.axes[2].get_xlabel() == "patch column"
+    assert readability(fig)["readable"], readability(fig)      # two rows (real pair, generated pair), not five panels
     # the red square covers exactly the pixels that reach the outlined unit (7, 7)
     box = fig.axes[1].patches[0]
     inp = torch.randn(1, 2, 32, 32, requires_grad=True)

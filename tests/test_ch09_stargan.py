@@ -20,6 +20,7 @@ from gan_course.lab import stargan as L
 from gan_course.losses import gradient_penalty
 from gan_course.models import stargan as S
 from gan_course.training import Batches, Run
+from gan_course.viz import readability
 
 FAMILIES = ("sans", "serif")
 
@@ -477,6 +478,7 @@ def test_translation_explorer_renders_headless_and_follows_its_controls():
     assert ex.state["values"] == {"index": 3, "bold": True, "italic": True, "family": "serif"}
     fig = L.render_translation(G, ds, 3, True, True, "serif", net)
     assert len(fig.axes) == 3 and "serif bold italic" in fig.axes[1].get_title()
+    assert readability(fig)["readable"], readability(fig)      # the suptitle clear of the three-line panel titles
     plt.close(fig)
 
 
@@ -486,6 +488,7 @@ def test_domain_grid_shows_every_domain_for_each_input():
     G = S.Generator(c_dim=4, conv_dim=4, repeat_num=1)
     fig = L.render_domain_grid(G, ds, indices=[0, 5])
     assert len(fig.axes) == 2 * (8 + 1)
+    assert readability(fig)["readable"], readability(fig)
     plt.close(fig)
     ex = L.domain_grid_explorer(G, ds, rows=2)
     ex.controls["page"].value = 2

@@ -167,7 +167,7 @@ def _show(ax, image: torch.Tensor, title: str | None = None):
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
-        ax.set_title(title, fontsize="small")
+        ax.set_title(title, fontsize=9)
 
 
 def render_triplets(G: nn.Module, dataset, start: int = 0, n: int = 8, noise_seed: int = 0,
@@ -182,16 +182,17 @@ def render_triplets(G: nn.Module, dataset, start: int = 0, n: int = 8, noise_see
     rows = [("input x", x), ("output G(x)", fake), ("target y", y)]
     if show_error:
         rows.append(("|G(x) - y|", (fake - y).abs().mean(1, keepdim=True) - 1))   # [0, 2] shown as [-1, 1]
-    fig, axes = plt.subplots(len(rows), len(index), figsize=(1.35 * len(index) + 0.6, 1.6 * len(rows) + 0.6),
+    cell = min(1.35, 7.9 / len(index))          # at most JupyterLab's width (8.5 in): text is not shrunk
+    fig, axes = plt.subplots(len(rows), len(index), figsize=(cell * len(index) + 0.6, 1.2 * cell * len(rows) + 0.9),
                              squeeze=False)
     for r, (name, images) in enumerate(rows):
         for c in range(len(index)):
             ax = axes[r, c]
             _show(ax, images[c])
             if r == 1:
-                ax.set_title(f"L1 {float((fake[c] - y[c]).abs().mean()):.3f}", fontsize=8)
+                ax.set_title(f"L1 {float((fake[c] - y[c]).abs().mean()):.3f}", fontsize=9)
             if c == 0:
-                ax.set_ylabel(name, fontsize="small")
+                ax.set_ylabel(name, fontsize=9)
     fig.suptitle(title or f"test pairs {int(index[0])}..{int(index[-1])} (dropout seed {noise_seed})")
     fig.supxlabel("test pair")
     fig.tight_layout()
@@ -223,10 +224,13 @@ def render_patch_map(D: nn.Module, x: torch.Tensor, y: torch.Tensor, fake: torch
     real_map, fake_map = real_map[0, 0], fake_map[0, 0]
     h, w = real_map.shape
     i, j = unit if unit is not None else (h // 2, w // 2)
-    fig, axes = plt.subplots(1, 5, figsize=(16, 3.8))
-    _show(axes[0], x, "input x")
+    # two rows, the real pair over the generated one: x | y or G(x), the field drawn | D's patch map
+    fig, grid = plt.subplots(2, 3, figsize=(8.5, 6.4))
+    axes = [grid[0, 0], grid[0, 1], grid[0, 2], grid[1, 1], grid[1, 2]]
+    _show(grid[0, 0], x, "input x")
+    _show(grid[1, 0], x, "input x")
     for ax, image, name in ((axes[1], y, "real y"), (axes[3], fake, "G(x)")):
-        _show(ax, image, f"{name}\nred: the {rf.size}x{rf.size} field of unit ({i}, {j})")
+        _show(ax, image, f"{name}; red: the\n{rf.size}x{rf.size} field of unit ({i}, {j})")
         top, left = rf.start + i * rf.jump - rf.size / 2, rf.start + j * rf.jump - rf.size / 2
         ax.add_patch(plt.Rectangle((left, top), rf.size, rf.size, fill=False, color="red", lw=2,
                                    clip_on=True))
@@ -235,11 +239,11 @@ def render_patch_map(D: nn.Module, x: torch.Tensor, y: torch.Tensor, fake: torch
     for ax, m, name in ((axes[2], real_map, "D(x, y)"), (axes[4], fake_map, "D(x, G(x))")):
         im = ax.imshow(m.numpy(), cmap="RdBu", vmin=0, vmax=1, interpolation="nearest")
         ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, color="black", lw=2))
-        ax.set_title(f"{name}\n{h}x{w} patches, mean {float(m.mean()):.2f}", fontsize="small")
+        ax.set_title(f"{name}\n{h}x{w} patches, mean {float(m.mean()):.2f}", fontsize=9)
         ax.set_xlabel("patch column")
         ax.set_ylabel("patch row")
         ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
         ax.yaxis.set_major_locator(plt.MaxNLocator(integer=True))
-    fig.colorbar(im, ax=list(axes), fraction=0.02, label="D = P(patch is real)")
+    fig.colorbar(im, ax=list(grid.flat), fraction=0.03, label="D = P(patch is real)")
     fig.suptitle(title or f"PatchGAN: {rf.size}x{rf.size} patches, one every {rf.jump} pixels")
     return fig

@@ -164,7 +164,7 @@ def _show(ax, image: torch.Tensor, title: str | None = None):
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
-        ax.set_title(title, fontsize="small")
+        ax.set_title(title, fontsize=9)
 
 
 def render_translation(G: nn.Module, dataset, index: int = 0, bold: bool = False, italic: bool = False,
@@ -182,7 +182,7 @@ def render_translation(G: nn.Module, dataset, index: int = 0, bold: bool = False
     c = torch.tensor([[float(bold), float(italic)] + [float(f == family) for f in families]])
     fake = translate(G, x, label_of(c))
     rec = translate(G, fake, label_of(c_prime))
-    fig, axes = plt.subplots(1, 3, figsize=(7.5, 3.0))
+    fig, axes = plt.subplots(1, 3, figsize=(7.5, 3.4), layout="constrained")   # room for the suptitle
     read = attribute_net.predict(torch.cat([x, fake, rec])) if attribute_net is not None else None
     for i, (ax, img, name, lab) in enumerate(zip(axes, (x, fake, rec), ("input x", "G(x, c)", "G(G(x, c), c')"),
                                                  (c_prime, c, c_prime), strict=True)):
@@ -193,7 +193,6 @@ def render_translation(G: nn.Module, dataset, index: int = 0, bold: bool = False
     l1 = float((rec - x).abs().mean())
     fig.suptitle(f"test image {index} ('{dataset.classes[int(dataset.targets[index])]}'): to "
                  f"{describe(c[0], names)}; reconstruction L1 {l1:.3f}")
-    fig.tight_layout()
     return fig
 
 
@@ -207,10 +206,12 @@ def render_domain_grid(G: nn.Module, dataset, indices: Sequence[int] = (0,), lab
     x, c_prime = dataset.get_batch(idx)
     K = len(domains)
     fake = translate(G, x.repeat_interleave(K, 0), label_of(domains.repeat(len(x), 1))).view(len(x), K, *x.shape[1:])
-    fig, axes = plt.subplots(len(x), K + 1, figsize=(0.95 * (K + 1) + 0.4, 1.2 * len(x) + 0.9), squeeze=False)
+    cell = min(0.95, (8.5 - 0.4) / (K + 1))    # at most JupyterLab's width: text is not shrunk
+    fig, axes = plt.subplots(len(x), K + 1, figsize=(cell * (K + 1) + 0.4, 1.25 * cell * len(x) + 1.1),
+                             squeeze=False)
     for r in range(len(x)):
         _show(axes[r, 0], x[r], f"input\n{describe(c_prime[r], names)}" if r == 0 else None)
-        axes[r, 0].set_ylabel(f"#{int(idx[r])}", fontsize="small")
+        axes[r, 0].set_ylabel(f"#{int(idx[r])}", fontsize=9)
         for k in range(K):
             _show(axes[r, k + 1], fake[r, k], describe(domains[k], names).replace(" ", "\n") if r == 0 else None)
     fig.suptitle(title or "One generator, every domain: each row is one input translated to all domains")
