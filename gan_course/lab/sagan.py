@@ -350,9 +350,8 @@ def query_statistics(beta: torch.Tensor, j: int, image_size: int) -> dict[str, f
     """What query ``j``'s row of ``beta`` (N_q, N_k) does, against uniform attention from the same cell:
     ``entropy`` over its maximum log N_k (1: uniform), ``distance`` (mean attention distance, pixels) and
     ``uniform_distance`` (the same for uniform attention from this query's cell)."""
-    row = beta[j].double().clamp_min(1e-30)
     uniform = uniform_attention(beta.shape[0], beta.shape[1])
-    return {"entropy": float(-(row * row.log()).sum() / math.log(beta.shape[1])),
+    return {"entropy": attention_entropy(beta[j:j + 1]),
             "distance": float(mean_attention_distance(beta, image_size, per_query=True)[j]),
             "uniform_distance": float(mean_attention_distance(uniform, image_size, per_query=True)[j])}
 
@@ -381,7 +380,7 @@ def render_attention(image: torch.Tensor, beta: torch.Tensor, x: int, y: int, ti
     centre = ((col + 0.5) * cell - 0.5, (row + 0.5) * cell - 0.5)  # (x, y) in imshow coordinates
     stats = query_statistics(beta, j, size)
 
-    fig, axes = plt.subplots(1, 2, figsize=(6.4, 4.3))   # beside the 192 px query pad at JupyterLab's width
+    fig, axes = plt.subplots(1, 2, figsize=(6.4, 4.3))   # beside the 176 px query pad at JupyterLab's width
     axes[0].imshow(picture, cmap=cmap, interpolation="nearest")
     axes[0].imshow(heat_img.numpy(), cmap="inferno", alpha=alpha, interpolation="nearest")
     axes[0].set_title(f"query pixel ({x}, {y}): attention")

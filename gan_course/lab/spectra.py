@@ -26,8 +26,7 @@ from ..layers import is_spectrally_normalised, raw_weight, weight_layers
 from ..widgets import choice, explorer
 
 __all__ = ["raw_weight", "weight_layers", "effective_weight", "conv_operator_norm", "spectral_report",
-           "top_singular_values", "SpectraRecorder", "WEIGHTS", "drawn_steps", "readable_log_axis", "render_spectra",
-           "spectra_explorer"]
+           "top_singular_values", "SpectraRecorder", "WEIGHTS", "readable_log_axis", "render_spectra", "spectra_explorer"]
 
 # What a recorded spectrum is of: the weight a layer applies, the raw weight W, or W / sigma_0(W) (exact).
 WEIGHTS = ("applied", "raw", "normalised")
@@ -202,17 +201,6 @@ def readable_log_axis(ax, axis: str = "y"):
     target.set_minor_formatter(NullFormatter())
 
 
-def drawn_steps(recorders: dict[str, SpectraRecorder], step: int) -> dict[str, int]:
-    """{run: the recorded step its spectrum is drawn at for slider value ``step``} (the last recorded step
-    <= ``step``, or the run's first)."""
-    drawn = {}
-    for run, rec in recorders.items():
-        if rec.steps:
-            past = [s for s in rec.steps if s <= step]
-            drawn[run] = past[-1] if past else rec.steps[0]
-    return drawn
-
-
 def render_spectra(recorders: dict[str, SpectraRecorder], net: str, layer: str, step: int, *, k: int = 3,
                    weight: str = "applied", title: str = ""):
     """Three panels for one layer of ``net`` in every run of ``recorders`` ({run name: ``SpectraRecorder``}):
@@ -227,7 +215,7 @@ def render_spectra(recorders: dict[str, SpectraRecorder], net: str, layer: str, 
             and rec.steps}
     if not runs:
         raise ValueError(f"no run has recorded {net}/{layer}; runs: {list(recorders)}")
-    drawn = drawn_steps(runs, step)
+    drawn = {}    # run: the recorded step its spectrum is drawn at (SpectraRecorder.spectrum picks it)
     fig = plt.figure(figsize=(8.5, 7.2))   # JupyterLab's output width at 100 %: text keeps its size
     grid = fig.add_gridspec(2, 2)
     over, whole, ratio = fig.add_subplot(grid[0, :]), fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[1, 1])
@@ -242,7 +230,8 @@ def render_spectra(recorders: dict[str, SpectraRecorder], net: str, layer: str, 
         if weight == "applied" and rec.normalised[net][layer]:
             over.plot(steps, rec.top(net, layer, 1, "raw")[1][:, 0].numpy(), color=color, ls=":",
                       label=f"{run}: sigma_0 of the raw W")
-        at, spectrum = rec.spectrum(net, layer, drawn[run], weight)
+        at, spectrum = rec.spectrum(net, layer, step, weight)
+        drawn[run] = at
         over.axvline(at, color=color, lw=0.8, ls="--")
         whole.plot(range(len(spectrum)), spectrum.clamp_min(1e-8).numpy(), "o-", ms=3, color=color,
                    label=f"{run}, step {at}")
