@@ -1,7 +1,8 @@
 # gan-course: two commands do everything on a fresh clone.
 #   make course   create .venv if missing, execute every notebook (full setting) into build/ with HTML copies
 #   make test     create .venv if missing, run the whole test suite (unit tests + every notebook in smoke mode)
-# Other targets: make lab, make smoke, make lint, make benchmarks, make student, make clean.
+# Other targets: make lab, make smoke, make lint, make benchmarks, make student, make assignments,
+#   make grade SUBMISSIONS=<dir>, make grade-selftest, make clean.
 
 PYTHON     ?= python3
 VENV       ?= .venv
@@ -18,7 +19,8 @@ STAMP      := $(VENV)/.gan-course-installed
 GAN_COURSE_DATA ?= $(abspath $(firstword $(wildcard ../shared/datasets)))
 export GAN_COURSE_DATA
 
-.PHONY: env course smoke test lint unit notebooks-smoke lab benchmarks student clean browser-test screenshots
+.PHONY: env course smoke test lint unit notebooks-smoke lab benchmarks student assignments grade grade-selftest clean \
+	browser-test screenshots
 
 env: $(STAMP)
 
@@ -68,6 +70,24 @@ test: lint
 ## Student copies of the chapters (solutions and outputs removed, nbgrader markers) in build/student/.
 student: $(STAMP)
 	$(PY) -m gan_course.run_notebooks --student --out $(BUILD)/student $(NOTEBOOKS)
+
+## An nbgrader course in build/course/ (nbgrader_config.py, source/<chapter>/) with every chapter released by
+## `nbgrader generate_assignment` (nbgrader's defaults) into build/course/release/. No environment to activate.
+assignments: $(STAMP)
+	$(PY) -m gan_course.classroom assignments --out $(BUILD)/course $(NOTEBOOKS)
+
+## Grade a folder of completed notebooks offline (no nbgrader database): one sub-folder per student or files named
+## by student; each runs in smoke mode with a per-notebook time limit (TIMEOUT s) -> build/grades.csv and
+## build/feedback/<student>.html.   make grade SUBMISSIONS=path/to/submissions
+TIMEOUT ?= 600
+grade: $(STAMP)
+	@test -n "$(SUBMISSIONS)" || { echo "make grade needs SUBMISSIONS=<folder of submitted notebooks>"; exit 2; }
+	$(PY) -m gan_course.classroom grade "$(SUBMISSIONS)" --out $(BUILD) --timeout $(TIMEOUT) --jobs $(JOBS)
+
+## Every chapter through the whole grading path: released copy (0 points), solutions put back (10), one wrong answer
+## (that exercise's points lost) and a garbage file (reported). ~10 minutes on 2 cores; make test does two chapters.
+grade-selftest: $(STAMP)
+	$(PY) -m gan_course.classroom selftest --out $(BUILD)/grade-selftest --jobs $(JOBS)
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks
