@@ -329,6 +329,7 @@ def test_exercise_1_accepts_reference_and_rejects_typical_mistakes():
         "unstable": lambda l: -torch.log(torch.sigmoid(l)).mean(),
         "per-sample": lambda l: F.softplus(-l),
         "probabilities": lambda l: -torch.log(l).mean(),
+        "clamped": lambda l: F.binary_cross_entropy(torch.sigmoid(l), torch.ones_like(l)),
         "none": lambda l: None,
     }
     messages = {}
@@ -341,6 +342,7 @@ def test_exercise_1_accepts_reference_and_rejects_typical_mistakes():
     assert "summed" in messages["sum"]
     assert "underflows" in messages["unstable"]
     assert "mean" in messages["per-sample"]
+    assert "clamps" in messages["clamped"]
     assert "return" in messages["none"]
 
 
@@ -350,12 +352,17 @@ def test_exercise_2_accepts_reference_and_rejects_typical_mistakes():
     p_data = lambda x: Normal(0.0, 1.0).log_prob(x).exp()
     p_g = lambda x: Normal(1.0, 0.5).log_prob(x).exp()
     assert ch01.check_optimal_discriminator(lambda x: p_data(x) / (p_data(x) + p_g(x)))
+    # the same in log space: D* = sigmoid(log p_data - log p_g)
+    assert ch01.check_optimal_discriminator(
+        lambda x: torch.sigmoid(Normal(0.0, 1.0).log_prob(x) - Normal(1.0, 0.5).log_prob(x)))
     wrong_std = lambda x: Normal(1.0, 0.25).log_prob(x).exp()
+    bell = lambda x, m, s: torch.exp(-((x - m) ** 2) / (2 * s ** 2))      # a Gaussian without 1 / (s sqrt(2 pi))
     cases = {
         "swapped": (lambda x: p_g(x) / (p_data(x) + p_g(x)), "generated"),
         "ratio": (lambda x: p_data(x) / p_g(x), "ratio"),
         "variance": (lambda x: p_data(x) / (p_data(x) + wrong_std(x)), "standard deviation"),
         "half": (lambda x: torch.full_like(x, 0.5), "D*(x)"),
+        "unnormalised": (lambda x: bell(x, 0, 1) / (bell(x, 0, 1) + bell(x, 1, 0.5)), "normalising factor"),
     }
     for fn, phrase in cases.values():
         with pytest.raises(ExerciseError, match=phrase):
@@ -367,11 +374,17 @@ def test_exercise_3_accepts_reference_and_rejects_typical_mistakes():
     bce = lambda r, f: (F.binary_cross_entropy_with_logits(r, torch.ones_like(r))
                         + F.binary_cross_entropy_with_logits(f, torch.zeros_like(f)))
     assert ch01.check_discriminator_loss(bce)
+    assert ch01.check_discriminator_loss(lambda r, f: -(F.logsigmoid(r).mean() + F.logsigmoid(-f).mean()))
     cases = {
         "V itself": (lambda r, f: -discriminator_loss(r, f), "maximises"),
         "swapped": (lambda r, f: F.softplus(r).mean() + F.softplus(-f).mean(), "swapped"),
         "unstable": (lambda r, f: -(torch.log(torch.sigmoid(r)).mean() + torch.log(1 - torch.sigmoid(f)).mean()),
                      "saturates"),
+        "summed": (lambda r, f: F.softplus(-r).sum() + F.softplus(f).sum(), "summed"),
+        "one mean": (lambda r, f: F.binary_cross_entropy_with_logits(
+            torch.cat([r, f]), torch.cat([torch.ones_like(r), torch.zeros_like(f)])), "half of L_D"),
+        "clamped": (lambda r, f: F.binary_cross_entropy(torch.sigmoid(r), torch.ones_like(r))
+                    + F.binary_cross_entropy(torch.sigmoid(f), torch.zeros_like(f)), "clamps"),
     }
     for fn, phrase in cases.values():
         with pytest.raises(ExerciseError, match=phrase):

@@ -286,6 +286,20 @@ def test_exercise_2_conditional_d_loss_accepts_reference_and_rejects_typical_mis
         return discriminator_loss(D(x, y), D(G(torch.randn_like(z), y_fake).detach(), y_fake))
 
     assert ch02.check_conditional_d_loss(labels_from_p_y) and ch02.check_conditional_d_loss(fresh_noise)
+
+    def p_y_from_the_players(D, G, x, y, z):                   # G.num_classes and G.z_dim read through the check
+        y_fake = torch.randint(0, G.num_classes, (len(x),))
+        x_fake = G(torch.randn(len(x), G.z_dim), y_fake).detach()
+        return F.softplus(-D(x, y)).mean() + F.softplus(D(x_fake, y_fake)).mean()
+
+    assert ch02.check_conditional_d_loss(p_y_from_the_players)
+
+    def p_y_but_D_sees_y(D, G, x, y, z):                       # G drew for y' ~ p(y), D judges with the batch's y
+        y_fake = (y + 1 + torch.arange(len(y)) % 3) % 4
+        return discriminator_loss(D(x, y), D(G(z, y_fake).detach(), y))
+
+    with pytest.raises(ExerciseError, match="label G drew it for"):
+        ch02.check_conditional_d_loss(p_y_but_D_sees_y)
     cases = {
         "fake with other labels": (lambda D, G, x, y, z: discriminator_loss(D(x, y), D(G(z, y).detach(), y.flip(0))),
                                    "G drew them for"),
@@ -300,6 +314,12 @@ def test_exercise_2_conditional_d_loss_accepts_reference_and_rejects_typical_mis
         "summed": (lambda D, G, x, y, z: F.softplus(-D(x, y)).sum() + F.softplus(D(G(z, y).detach(), y)).sum(),
                    "batch size"),
         "no fake": (lambda D, G, x, y, z: F.softplus(-D(x, y)).mean() + 0 * G(z, y).sum(), "generated"),
+        "no labels for D": (lambda D, G, x, y, z: discriminator_loss(D(x, torch.zeros_like(y)),
+                                                                     D(G(z, y).detach(), torch.zeros_like(y))),
+                            "true label"),
+        "one mean": (lambda D, G, x, y, z: F.binary_cross_entropy_with_logits(
+            D(torch.cat([x, G(z, y).detach()]), torch.cat([y, y])),
+            torch.cat([torch.ones(len(x)), torch.zeros(len(x))])), "half of L_D"),
     }
     for fn, phrase in cases.values():
         with pytest.raises(ExerciseError, match=phrase):

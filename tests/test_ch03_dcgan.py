@@ -92,6 +92,27 @@ def test_guideline_3_allows_the_projection_and_the_single_output_but_no_hidden_l
     assert dcgan.check_guidelines(projected, D)["no_hidden_fc"]           # "just a matrix multiplication" of z
     assert dcgan.check_guidelines(G, flat_out)["no_hidden_fc"]            # flattened into a single output
     assert not dcgan.check_guidelines(G, hidden)["no_hidden_fc"]          # a fully connected hidden layer
+    # the whole dict, not only no_hidden_fc: a Linear at either end (with its batch norm) breaks no other guideline
+    projected_bn = nn.Sequential(nn.Linear(100, 32 * 16), nn.Unflatten(1, (32, 4, 4)), nn.BatchNorm2d(32), nn.ReLU(),
+                                 *list(G.children())[1:])
+    assert all(dcgan.check_guidelines(projected_bn, D).values()) and all(dcgan.check_guidelines(G, flat_out).values())
+    # the authors' code: batch norm on the flat projection (BatchNorm1d), then the reshape
+    bn1d = nn.Sequential(nn.Linear(100, 32 * 16), nn.BatchNorm1d(32 * 16), nn.ReLU(), nn.Unflatten(1, (32, 4, 4)),
+                         *list(G.children())[1:])
+    assert all(dcgan.check_guidelines(bn1d, D).values())
+    # a hidden layer in G: z -> Linear -> ReLU -> Linear -> the 4x4 map
+    g_hidden = nn.Sequential(nn.Linear(100, 32), nn.ReLU(), nn.Linear(32, 32 * 16), nn.Unflatten(1, (32, 4, 4)),
+                             nn.BatchNorm2d(32), nn.ReLU(), *list(G.children())[1:])
+    assert not dcgan.check_guidelines(g_hidden, D)["no_hidden_fc"]
+    # two Linears with no nonlinearity between are one matrix multiplication, not a hidden layer
+    factored = nn.Sequential(*list(D.children())[:-1], nn.Flatten(), nn.LazyLinear(32), nn.Linear(32, 1))
+    assert dcgan.check_guidelines(G, factored)["no_hidden_fc"]
+    # D's last layer must be the single output; a Linear as G's output layer is no end the paper keeps
+    two_out = nn.Sequential(*list(D.children())[:-1], nn.Flatten(), nn.LazyLinear(2))
+    assert not dcgan.check_guidelines(G, two_out)["no_hidden_fc"]
+    fc_image = nn.Sequential(*list(G.children())[:-1], nn.Flatten(), nn.Linear(8 * 16 * 16, 32 * 32),
+                             nn.Unflatten(1, (1, 32, 32)), nn.Tanh())
+    assert not dcgan.check_guidelines(fc_image, D)["no_hidden_fc"]
 
 
 def test_no_batch_norm_on_g_output_or_d_input():
@@ -362,6 +383,30 @@ def test_output_sizes_exercise():
         ch03.check_output_sizes(lambda *a: (_ for _ in ()).throw(NotImplementedError()), _conv_t)
 
 
+def test_conv_output_size_exercise():
+    assert ch03.check_conv_output_size(_conv)
+    assert ch03.check_conv_output_size(lambda n, k, s, p: math.floor((n + 2 * p - k) / s) + 1)
+    with pytest.raises(ExerciseError, match="floor"):
+        ch03.check_conv_output_size(lambda n, k, s, p: (n + 2 * p - k) / s + 1)
+    with pytest.raises(ExerciseError, match="both sides"):
+        ch03.check_conv_output_size(lambda n, k, s, p: (n + p - k) // s + 1)
+    with pytest.raises(ExerciseError, match="one too few"):
+        ch03.check_conv_output_size(lambda n, k, s, p: (n + 2 * p - k) // s)
+
+
+def test_conv_transpose_output_size_exercise():
+    assert ch03.check_conv_transpose_output_size(_conv_t)
+    assert ch03.check_conv_transpose_output_size(lambda n, k, s, p, op=0: s * (n - 1) + k - 2 * p + op)
+    with pytest.raises(ExerciseError, match="ordinary convolution"):
+        ch03.check_conv_transpose_output_size(lambda n, k, s, p, op=0: _conv(n, k, s, p))
+    with pytest.raises(ExerciseError, match="output_padding"):
+        ch03.check_conv_transpose_output_size(lambda n, k, s, p, op=0: _conv_t(n, k, s, p))
+    with pytest.raises(ExerciseError, match="-2p"):
+        ch03.check_conv_transpose_output_size(lambda n, k, s, p, op=0: (n - 1) * s - p + k + op)
+    with pytest.raises(ExerciseError, match="output_padding=0"):                 # no default for output_padding
+        ch03.check_conv_transpose_output_size(lambda n, k, s, p, op: _conv_t(n, k, s, p, op))
+
+
 def test_init_exercise():
     assert ch03.check_init(dcgan.init_weights_)
 
@@ -393,12 +438,22 @@ def _first_block(z_dim, channels):
 
 def test_first_block_exercise():
     assert ch03.check_first_block(_first_block)
-    assert ch03.check_first_block(lambda z, c: dcgan.Generator(z_dim=z, width=c // 4).project)
+    assert ch03.check_first_block(lambda z, c: nn.Sequential(nn.Unflatten(1, (z, 1, 1)),
+                                                             dcgan.Generator(z_dim=z, width=c // 4).project))
+    with pytest.raises(ExerciseError, match="nn.Unflatten"):                  # takes (B, z_dim, 1, 1) only
+        ch03.check_first_block(lambda z, c: dcgan.Generator(z_dim=z, width=c // 4).project)
     assert ch03.check_first_block(lambda z, c: nn.Sequential(nn.Linear(z, c * 16), nn.Unflatten(1, (c, 4, 4)),
                                                              nn.BatchNorm2d(c), nn.ReLU()))   # the paper's matmul
+    assert ch03.check_first_block(lambda z, c: nn.Sequential(nn.Linear(z, c * 16), nn.BatchNorm1d(c * 16), nn.ReLU(),
+                                                             nn.Unflatten(1, (c, 4, 4))))   # the authors' code
     with pytest.raises(ExerciseError, match="hidden"):
+        ch03.check_first_block(lambda z, c: nn.Sequential(nn.Linear(z, 64), nn.ReLU(), nn.Linear(64, c * 16),
+                                                          nn.Unflatten(1, (c, 4, 4)), nn.BatchNorm2d(c), nn.ReLU()))
+    with pytest.raises(ExerciseError, match="W2 W1"):
         ch03.check_first_block(lambda z, c: nn.Sequential(nn.Linear(z, 64), nn.Linear(64, c * 16),
                                                           nn.Unflatten(1, (c, 4, 4)), nn.BatchNorm2d(c), nn.ReLU()))
+    with pytest.raises(ExerciseError, match="no nn.BatchNorm2d"):
+        ch03.check_first_block(lambda z, c: nn.Sequential(nn.Linear(z, c * 16), nn.Unflatten(1, (c, 4, 4)), nn.ReLU()))
     with pytest.raises(ExerciseError, match="kernel_size=4"):
         ch03.check_first_block(lambda z, c: nn.Sequential(nn.Unflatten(1, (z, 1, 1)), nn.ConvTranspose2d(z, c, 1),
                                                           nn.BatchNorm2d(c), nn.ReLU()))

@@ -67,6 +67,11 @@ def check_nonsaturating_loss(fn) -> bool:
 
     extreme = torch.tensor([-200.0, 200.0])
     big = _call(fn, extreme)
+    if abs(float(big) - 50.0) < 1e-3:
+        raise ExerciseError(
+            "For logits [-200, 200] your loss is 50, not 100: sigmoid(-200) underflows to 0 and "
+            "F.binary_cross_entropy clamps log(0) to -100, so it hides the underflow instead of avoiding it. Work "
+            "with the logit: F.logsigmoid(l), F.softplus(-l) or F.binary_cross_entropy_with_logits.")
     expect(bool(torch.isfinite(big)),
            f"For logits {extreme.tolist()} your loss is {float(big)}: sigmoid(-200) underflows to 0 and log(0) = -inf. "
            "Compute log D from the logit directly: F.logsigmoid(l) or -F.softplus(-l) (or "
@@ -102,6 +107,11 @@ def check_optimal_discriminator(fn) -> bool:
     if torch.allclose(out, (p_data / (p_data + wrong_std)).double(), atol=1e-4):
         raise ExerciseError("p_g = N(1, 0.5^2) has variance 0.25 and standard deviation 0.5; you used 0.25 as the "
                             "standard deviation. torch.distributions.Normal(loc, scale) takes the standard deviation.")
+    unnormalised = p_g * EX2_STD_G                       # p_g without its 1/std (what dropping both factors gives)
+    if torch.allclose(out, (p_data / (p_data + unnormalised)).double(), atol=1e-4):
+        raise ExerciseError("Your densities miss the normalising factor 1 / (std sqrt(2 pi)) (at least p_g's 1 / "
+                            "std): it cancels in D* only when both Gaussians have the same std. N(1, 0.5^2), half as "
+                            "wide, is twice as high at its mean as N(0, 1).")
     expect_close(out, expected, f"D*(x) at x = {x.tolist()}",
                  hint="Evaluate both densities at x (e.g. Normal(0, 1).log_prob(x).exp()), then p_data / (p_data + p_g).",
                  atol=1e-4)
@@ -125,10 +135,22 @@ def check_discriminator_loss(fn) -> bool:
     if torch.allclose(out.double(), swapped.double(), atol=1e-5):
         raise ExerciseError("You swapped the labels: D should say 1 (real) on data and 0 on generated samples, "
                             "so the real term is -log D(x) and the generated term is -log(1 - D(G(z))).")
+    if torch.allclose(out.double(), len(real) * expected.double(), atol=1e-4):
+        raise ExerciseError("Your loss is the batch size times too large: you summed over the batch. Each "
+                            "expectation is estimated by the mean over its own batch.")
+    if torch.allclose(out.double(), expected.double() / 2, atol=1e-5):
+        raise ExerciseError("Your loss is half of L_D: one mean over the real and generated logits together (e.g. "
+                            "binary cross-entropy on the concatenated batch) averages the two terms. L_D adds them: "
+                            "each expectation is a mean over its own batch.")
     expect_close(out, expected, "L_D on the test logits",
                  hint="-log D(x) = softplus(-l_real) and -log(1 - D(G(z))) = softplus(l_fake); average each over its "
                       "batch and add them (this is binary cross-entropy: label 1 for real, 0 for generated).")
     big = _call(fn, torch.tensor([200.0, -200.0]), torch.tensor([-200.0, 200.0]))
+    if abs(float(big) - 100.0) < 1e-3:
+        raise ExerciseError(
+            "For confident wrong logits (+-200) your loss is 100, not 200: sigmoid saturates to exactly 0 or 1 and "
+            "F.binary_cross_entropy clamps log(0) to -100, which hides the problem instead of avoiding it. Work "
+            "with logits: F.softplus, F.logsigmoid or F.binary_cross_entropy_with_logits.")
     expect(bool(torch.isfinite(big)),
            f"For logits of +-200 your loss is {float(big)}: sigmoid saturates to exactly 0 or 1 in float32 and the "
            "log becomes -inf. Work with logits: F.softplus, F.logsigmoid or F.binary_cross_entropy_with_logits.")

@@ -87,6 +87,16 @@ class _Recorder(nn.Module):
         self.module = module
         self.calls: list[tuple] = []
 
+    def __getattr__(self, name):
+        # the wrapped player's attributes (G.z_dim, G.num_classes, D.num_classes, ...) read through the recorder,
+        # so an answer that draws fresh z or labels from p(y) with them works as it would on the bare player
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            if name == "module":
+                raise
+            return getattr(self.module, name)
+
     def forward(self, a, y):
         out = self.module(a, y)
         self.calls.append((a, torch.as_tensor(y), out))
@@ -119,21 +129,21 @@ def _match(rows: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
 
 def _check_pairs(G_rec: _Recorder, D_rec: _Recorder, x: torch.Tensor, y: torch.Tensor, num_classes: int):
     """Which (image, label) pairs D was shown: every real x_j with y_j, every G(z_j | y'_j) with the y'_j G drew
-    it for (y' = y, as Eq. 2 writes it, or labels drawn from p(y))."""
+    it for (y' = y, as Eq. 2 writes it, or labels drawn from p(y)). Returns G's images and their labels."""
     expect(bool(G_rec.calls), "G was never called: the generated pair is (G(z | y), y).")
-    g_labels = G_rec.calls[0][1].reshape(-1)
-    expect(len(g_labels) == len(y) and not g_labels.is_floating_point() and bool(((g_labels >= 0)
+    g_labels = torch.cat([c[1].reshape(-1) for c in G_rec.calls])
+    fake = torch.cat([c[2].detach().flatten(1) for c in G_rec.calls])
+    expect(len(g_labels) == len(fake) and not g_labels.is_floating_point() and bool(((g_labels >= 0)
            & (g_labels < num_classes)).all()),
            f"G was asked for labels {g_labels.tolist()}: give it one class index in 0..{num_classes - 1} per "
            f"sample, the batch's y (as Eq. 2 writes it) or labels drawn from p(y).")
     g_labels = g_labels.long().cpu()
     expect(bool(D_rec.calls), "D was never called.")
     images, labels = D_rec.seen()
-    fake = G_rec.calls[0][2].detach().flatten(1)
     real_idx, fake_idx = _match(images, x.flatten(1)), _match(images, fake)
     expect(set(real_idx[real_idx >= 0].tolist()) == set(range(len(x))),
            "D did not see every real image x: the first term is -E[log D(x | y)] over the real batch.")
-    expect(set(fake_idx[fake_idx >= 0].tolist()) == set(range(len(x))),
+    expect(set(fake_idx[fake_idx >= 0].tolist()) == set(range(len(fake))),
            "D did not see every generated image G(z | y): the second term is -E[log(1 - D(G(z | y) | y))].")
     is_real = real_idx >= 0
     wrong_real = labels[is_real] != y[real_idx[is_real]]
@@ -142,11 +152,15 @@ def _check_pairs(G_rec: _Recorder, D_rec: _Recorder, x: torch.Tensor, y: torch.T
            f"y = {y.tolist()}. A real pair is an image with its true label, drawn together from p_data(x, y).")
     is_fake = fake_idx >= 0
     wrong_fake = labels[is_fake] != g_labels[fake_idx[is_fake]]
-    expect(not bool(wrong_fake.any()),
-           f"D judged G's images with labels {labels[is_fake].tolist()}, but G drew them for {g_labels.tolist()}. "
-           "The generated pair is (G(z | y), y), judged with the label it was generated for: with other labels D "
-           "could never learn to check that an image matches its label, and G would be free to ignore y.")
-    return g_labels
+    if bool(wrong_fake.any()):
+        drawn = "" if torch.equal(g_labels, y) else (
+            " Drawing G's labels from p(y) is fine (most implementations do), but D must then judge each image "
+            "with the label G drew it for, not with the real batch's y.")
+        raise ExerciseError(
+            f"D judged G's images with labels {labels[is_fake].tolist()}, but G drew them for {g_labels.tolist()}. "
+            "The generated pair is (G(z | y), y), judged with the label it was generated for: with other labels D "
+            f"could never learn to check that an image matches its label, and G would be free to ignore y.{drawn}")
+    return torch.cat([c[2].detach() for c in G_rec.calls]), g_labels
 
 
 def check_conditional_d_loss(fn) -> bool:
@@ -161,9 +175,9 @@ def check_conditional_d_loss(fn) -> bool:
     expect(torch.is_tensor(out) and out.dim() == 0,
            f"The loss should be one number (a 0-d tensor), got {tuple(out.shape) if torch.is_tensor(out) else out}: "
            "average each term over the batch.")
-    y_fake = _check_pairs(G_rec, D_rec, x, y, num_classes=4)
+    x_fake, y_fake = _check_pairs(G_rec, D_rec, x, y, num_classes=4)
     with torch.no_grad():                               # the loss on the pairs D was shown (z as the learner drew it)
-        real_logits, fake_logits = D(x, y), D(G_rec.calls[0][2].detach(), y_fake)
+        real_logits, fake_logits = D(x, y), D(x_fake, y_fake)
     expected = discriminator_loss(real_logits, fake_logits)
 
     value = out.detach().double()
@@ -174,6 +188,10 @@ def check_conditional_d_loss(fn) -> bool:
         raise ExerciseError("You swapped the targets: D should say 1 (real) for (x, y) and 0 for (G(z | y), y).")
     if torch.allclose(value, len(x) * expected.double(), atol=1e-4):
         raise ExerciseError("Your loss is the batch size times too large: estimate each expectation by the mean.")
+    if torch.allclose(value, expected.double() / 2, atol=1e-5):
+        raise ExerciseError("Your loss is half of L_D: one mean over the real and generated pairs together (e.g. "
+                            "binary cross-entropy on the concatenated logits) averages the two terms. L_D adds them: "
+                            "each expectation is a mean over its own batch.")
     expect_close(out, expected, "L_D on the test batch",
                  hint="-log D = softplus(-logit) on (x, y), -log(1 - D) = softplus(logit) on (G(z | y), y); average "
                       "each over the batch and add them (or use gan_course.losses.discriminator_loss).")

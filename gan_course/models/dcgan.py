@@ -183,36 +183,75 @@ class Discriminator(nn.Module):
         return torch.sigmoid(self(x))
 
 
+_WEIGHTED = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
+_RESHAPE_ONLY = (nn.Flatten, nn.Unflatten, nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d)
+_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
+
+
+def _stages(leaves: list[nn.Module], net: nn.Module) -> list[list[nn.Module]]:
+    """The weighted layers of ``net`` in order, grouped into linear stages: an ``nn.Linear`` that follows another
+    in the same ``nn.Sequential`` with only reshaping (or dropout) between them joins its stage, since with no
+    nonlinearity between, the two are one matrix multiplication written twice, not a hidden layer."""
+    joins = set()
+    for seq in (m for m in net.modules() if isinstance(m, nn.Sequential)):
+        prev = None
+        for child in seq.children():
+            if isinstance(child, nn.Linear) and isinstance(prev, nn.Linear):
+                joins.add(id(child))
+            if isinstance(child, _WEIGHTED):
+                prev = child
+            elif not isinstance(child, _RESHAPE_ONLY):
+                prev = None
+    stages: list[list[nn.Module]] = []
+    for m in leaves:
+        if isinstance(m, _WEIGHTED):
+            if stages and id(m) in joins:
+                stages[-1].append(m)
+            else:
+                stages.append([m])
+    return stages
+
+
 def check_guidelines(G: nn.Module, D: nn.Module) -> dict[str, bool]:
     """Which of the Sec. 3 guidelines a (G, D) pair follows, read off the modules themselves.
 
     Keys: ``no_pooling`` (no pooling or upsampling layers; all resolution changes are stride-2 (transposed)
-    convolutions), ``batch_norm`` (BN in both, not after G's last or D's first convolution), ``no_hidden_fc``
-    (no fully connected *hidden* layer: an ``nn.Linear`` may only be G's first layer, the projection of z that the
-    paper calls "just a matrix multiplication" before the reshape, or D's last, from the flattened features to the
-    single output), ``G_relu_tanh`` (ReLU hidden units, tanh output), ``D_leaky_relu`` (LeakyReLU(0.2) only).
+    convolutions), ``batch_norm`` (BN in both, after every layer but G's last and D's first and last),
+    ``no_hidden_fc``, ``G_relu_tanh`` (ReLU hidden units, tanh output), ``D_leaky_relu`` (LeakyReLU(0.2) only).
+
+    ``no_hidden_fc`` (guideline 3, "Remove fully connected hidden layers"): the paper keeps two fully connected
+    layers, at the ends. G's first layer, the projection of z, "could be called fully connected as it is just a
+    matrix multiplication", reshaped into the 4x4 maps; D's last takes the flattened features to "a single sigmoid
+    output". Both are allowed as an ``nn.Linear`` or as a convolution (a 4x4 transposed convolution of the 1x1 "image"
+    z, a 4x4 convolution to one logit, as here); D's last layer must then have a single output. Any other
+    ``nn.Linear`` is flagged: in the middle of G or D, a Linear followed by more layers, with a nonlinearity between,
+    makes a fully connected hidden layer, and as G's output layer or D's input layer it replaces the convolution of
+    the all-convolutional net. Linear layers in a row with only reshaping between count as one matrix multiplication.
     """
     def layers(m):
         return [x for x in m.modules() if not list(x.children())]
 
+    def followed_by_bn(seq, layer):
+        i = seq.index(layer) + 1
+        while i < len(seq) and isinstance(seq[i], _RESHAPE_ONLY):
+            i += 1
+        return i < len(seq) and isinstance(seq[i], _BATCH_NORMS)
+
     pool_types = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Upsample)
     g, d = layers(G), layers(D)
-    convs_g = [m for m in g if isinstance(m, nn.ConvTranspose2d)]
-    convs_d = [m for m in d if isinstance(m, nn.Conv2d)]
-    strided = all(m.stride == (2, 2) for m in convs_g[1:] + convs_d[:-1])
+    stages_g, stages_d = _stages(g, G), _stages(d, D)
+    # resizing layers: all but G's projection of z and D's last layer (a valid convolution to the single output)
+    inner_g = [m for st in stages_g[1:] for m in st if isinstance(m, nn.ConvTranspose2d)]
+    inner_d = [m for st in stages_d[:-1] for m in st if isinstance(m, nn.Conv2d)]
+    strided = all(m.stride == (2, 2) for m in inner_g + inner_d)
 
-    def followed_by_bn(seq, conv):
-        i = seq.index(conv)
-        return i + 1 < len(seq) and isinstance(seq[i + 1], nn.BatchNorm2d)
-
-    bn_ok = (len(convs_g) > 1 and len(convs_d) > 1
-             and all(followed_by_bn(g, c) for c in convs_g[:-1]) and not followed_by_bn(g, convs_g[-1])
-             and all(followed_by_bn(d, c) for c in convs_d[1:-1]) and not followed_by_bn(d, convs_d[0]))
-    weighted_g = [m for m in g if isinstance(m, (nn.Linear, nn.ConvTranspose2d, nn.Conv2d))]
-    weighted_d = [m for m in d if isinstance(m, (nn.Linear, nn.Conv2d))]
-    hidden_fc = ([m for m in weighted_g[1:] if isinstance(m, nn.Linear)]
-                 + [m for m in weighted_d[:-1] if isinstance(m, nn.Linear)]
-                 + [m for m in weighted_d[-1:] if isinstance(m, nn.Linear) and m.out_features != 1])
+    bn_ok = (len(stages_g) > 1 and len(stages_d) > 1
+             and all(followed_by_bn(g, st[-1]) for st in stages_g[:-1]) and not followed_by_bn(g, stages_g[-1][-1])
+             and all(followed_by_bn(d, st[-1]) for st in stages_d[1:-1]) and not followed_by_bn(d, stages_d[0][-1]))
+    last_d = stages_d[-1][-1] if stages_d else None
+    hidden_fc = ([m for st in stages_g[1:] for m in st if isinstance(m, nn.Linear)]
+                 + [m for st in stages_d[:-1] for m in st if isinstance(m, nn.Linear)]
+                 + ([last_d] if isinstance(last_d, nn.Linear) and last_d.out_features != 1 else []))
     g_acts = [m for m in g if isinstance(m, (nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.ELU))]
     d_acts = [m for m in d if isinstance(m, (nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.ELU))]
     return {
