@@ -354,6 +354,11 @@ def test_exercise_gaussian_log_likelihood():
 def test_exercise_purity():
     assert ch04.check_purity(ch04.reference_purity)
     assert ch04.check_purity(lambda codes, labels: ig_lab.code_agreement(codes, labels, 10)["purity"])
+
+    def per_value_loop(codes, labels):                             # a correct alternative: one code value at a time
+        return sum(int(torch.bincount(labels[codes == v]).max()) for v in codes.unique()) / len(codes)
+
+    assert ch04.check_purity(per_value_loop)
     with pytest.raises(ExerciseError, match="arbitrary names"):
         ch04.check_purity(lambda codes, labels: float((codes == labels).float().mean()))
 
@@ -363,8 +368,33 @@ def test_exercise_purity():
 
     with pytest.raises(ExerciseError, match="other way round"):
         ch04.check_purity(by_label)
-    with pytest.raises(ExerciseError, match="one to one"):          # Hungarian matching is not purity
-        ch04.check_purity(lambda codes, labels: ig_lab.code_agreement(codes, labels, 10)["matched_accuracy"])
+
+    def hungarian(codes, labels):                                  # the best one-to-one matching, scipy directly
+        from scipy.optimize import linear_sum_assignment
+        n = ig_lab.contingency(codes, labels)
+        rows, cols = linear_sum_assignment(-n.numpy())
+        return float(n[rows, cols].sum() / n.sum())
+
+    for matched in (hungarian, lambda codes, labels: ig_lab.code_agreement(codes, labels, 10)["matched_accuracy"]):
+        with pytest.raises(ExerciseError, match="one to one.*both hold mostly label 1"):   # Hungarian is not purity
+            ch04.check_purity(matched)
+
+    def unweighted(codes, labels):                                 # every code value counts the same
+        return float(torch.stack([(labels[codes == v] == labels[codes == v].mode().values).float().mean()
+                                  for v in codes.unique()]).mean())
+
+    with pytest.raises(ExerciseError, match="averaged the per-code purities equally"):
+        ch04.check_purity(unweighted)
+
+
+def test_purity_cases_include_code_values_that_share_a_label():
+    """Hungarian accuracy and purity differ exactly when two code values share a majority label: the cases must
+    have such a code, and one where the matching counts less than purity."""
+    gaps = [ch04.reference_purity(c, lab) - ch04._matched_accuracy(c, lab) for _, c, lab in ch04._purity_cases()]
+    assert max(gaps) > 0.1 and min(gaps) >= 0
+    small = next((c, lab) for name, c, lab in ch04._purity_cases() if name.startswith("the 9 samples"))
+    assert ch04.reference_purity(*small) == pytest.approx(7 / 9)
+    assert ch04._matched_accuracy(*small) == pytest.approx(6 / 9)
 
 
 def test_unanswered_exercise_says_so():

@@ -393,6 +393,54 @@ def test_exercise_2_accepts_both_recursions_and_rejects_typical_mistakes():
             ch05.check_receptive_field(fn)
 
 
+def _d_reference(D, x, y, fake):
+    return 0.5 * (F.softplus(-D(torch.cat([x, y], 1))).mean() + F.softplus(D(torch.cat([x, fake.detach()], 1))).mean())
+
+
+def test_exercise_3_accepts_formulations_of_the_conditional_d_loss():
+    assert ch05.check_discriminator_loss(_d_reference)
+
+    def with_bce(D, x, y, fake):                            # BCE on logits with 1/0 targets
+        real, gen = D(torch.cat([x, y], dim=1)), D(torch.cat([x, fake.detach()], dim=1))
+        return 0.5 * (F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
+                      + F.binary_cross_entropy_with_logits(gen, torch.zeros_like(gen)))
+
+    def one_batch(D, x, y, fake):                           # both pairs in one forward pass (no batch norm in D)
+        logits = D(torch.cat([torch.cat([x, y], 1), torch.cat([x, fake.detach()], 1)], 0))
+        return 0.5 * (F.softplus(-logits[:len(x)]).mean() + F.softplus(logits[len(x):]).mean())
+
+    def library(D, x, y, fake):
+        return P.discriminator_objective(D(torch.cat([x, y], 1)), D(torch.cat([x, fake.detach()], 1)))
+
+    for fn in (with_bce, one_batch, library):
+        assert ch05.check_discriminator_loss(fn)
+
+
+def test_exercise_3_rejects_typical_mistakes():
+    sp = F.softplus
+    cases = {
+        "D not given x": (lambda D, x, y, f: 0.5 * (sp(-D(y)).mean() + sp(D(f.detach())).mean()), "judges the \\*pair"),
+        "fake paired with y": (lambda D, x, y, f: 0.5 * (sp(-D(torch.cat([x, y], 1))).mean()
+                                                        + sp(D(torch.cat([y, f.detach()], 1))).mean()), "6 channels"),
+        "not halved": (lambda D, x, y, f: 2 * _d_reference(D, x, y, f), "divides D's objective by 2"),
+        "not detached": (lambda D, x, y, f: 0.5 * (sp(-D(torch.cat([x, y], 1))).mean()
+                                                  + sp(D(torch.cat([x, f], 1))).mean()), "gradient into G"),
+        "labels swapped": (lambda D, x, y, f: 0.5 * (sp(D(torch.cat([x, y], 1))).mean()
+                                                    + sp(-D(torch.cat([x, f.detach()], 1))).mean()), "swapped"),
+        "order [y, x]": (lambda D, x, y, f: 0.5 * (sp(-D(torch.cat([y, x], 1))).mean()
+                                                  + sp(D(torch.cat([f.detach(), x], 1))).mean()), "as \\[y, x\\]"),
+        "L_cGAN itself": (lambda D, x, y, f: -_d_reference(D, x, y, f), "wrong sign"),
+        "real term only": (lambda D, x, y, f: 0.5 * sp(-D(torch.cat([x, y], 1))).mean(), "only one of its two"),
+        "log of sigmoid": (lambda D, x, y, f: -0.5 * (torch.log(torch.sigmoid(D(torch.cat([x, y], 1)))).mean()
+                           + torch.log(1 - torch.sigmoid(D(torch.cat([x, f.detach()], 1)))).mean()), "softplus"),
+        "a float": (lambda D, x, y, f: float(_d_reference(D, x, y, f).detach()), "as a tensor"),
+    }
+    for name, (fn, phrase) in cases.items():
+        with pytest.raises(ExerciseError, match=phrase):
+            ch05.check_discriminator_loss(fn)
+            pytest.fail(name)
+
+
 def test_unanswered_exercise_says_so():
     def todo(*args):
         raise NotImplementedError()
@@ -401,6 +449,8 @@ def test_unanswered_exercise_says_so():
         ch05.check_receptive_field(todo)
     with pytest.raises(ExerciseError, match="NotImplementedError"):
         ch05.check_generator_loss(todo)
+    with pytest.raises(ExerciseError, match="NotImplementedError"):
+        ch05.check_discriminator_loss(todo)
 
 
 # ----------------------------------------------------------------------------------------- pictures, explorer

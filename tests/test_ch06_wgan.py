@@ -376,6 +376,21 @@ def test_exercise_losses_accept_the_solution_and_reject_typical_mistakes(capsys)
             ch06.check_wasserstein_losses(c, g)
 
 
+def test_exercise_loss_pair_accepts_the_solution_and_rejects_typical_mistakes():
+    assert ch06.check_wasserstein_loss_pair(lambda r, f: (f.mean() - r.mean(), -f.mean()))
+    assert ch06.check_wasserstein_loss_pair(lambda r, f: [wasserstein_critic_loss(r, f), -(f.sum() / f.numel())])
+    wrong = {
+        "order": lambda r, f: (-f.mean(), f.mean() - r.mean()),
+        "maximises": lambda r, f: (r.mean() - f.mean(), -f.mean()),
+        "down": lambda r, f: (f.mean() - r.mean(), f.mean()),
+        "the pair": lambda r, f: f.mean() - r.mean(),
+        "cross-entropy": lambda r, f: (F.softplus(-r).mean() + F.softplus(f).mean(), F.softplus(-f).mean()),
+    }
+    for message, fn in wrong.items():
+        with pytest.raises(ExerciseError, match=message):
+            ch06.check_wasserstein_loss_pair(fn)
+
+
 def _gp_reference(critic, x, x_tilde, eps, lambda_gp):
     x_hat = (eps * x + (1 - eps) * x_tilde).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
@@ -386,10 +401,14 @@ def _gp_variant(kind):
     def fn(critic, x, x_tilde, eps, lambda_gp):
         if kind == "swapped":
             x_hat = eps * x_tilde + (1 - eps) * x
+        elif kind in ("real only", "fake only"):
+            x_hat = (x if kind == "real only" else x_tilde).clone()
         else:
             x_hat = eps * x + (1 - eps) * x_tilde
         x_hat.requires_grad_(True)
-        (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=kind != "detached")
+        scores = critic(x_hat)
+        (grad,) = torch.autograd.grad(scores.mean() if kind == "mean" else scores.sum(), x_hat,
+                                      create_graph=kind != "detached")
         norm = grad.flatten(1).norm(dim=1)
         if kind == "squared":
             return lambda_gp * ((norm ** 2 - 1) ** 2).mean()
@@ -405,8 +424,23 @@ def _gp_variant(kind):
 
 def test_exercise_gradient_penalty_accepts_the_solution_and_rejects_typical_mistakes():
     assert ch06.check_gradient_penalty(_gp_reference)
+
+    def sqrt_of_squares(critic, x, x_tilde, eps, lambda_gp):     # the norm by hand, grad_outputs instead of .sum()
+        x_hat = (eps * x + (1 - eps) * x_tilde).detach().requires_grad_(True)
+        scores = critic(x_hat)
+        (grad,) = torch.autograd.grad(scores, x_hat, grad_outputs=torch.ones_like(scores), create_graph=True)
+        return lambda_gp * ((torch.sqrt((grad ** 2).sum(dim=[1, 2, 3])) - 1) ** 2).mean()
+
+    def norm_2(critic, x, x_tilde, eps, lambda_gp):               # .norm(2, dim=1) on a view
+        x_hat = torch.lerp(x_tilde, x, eps).requires_grad_()
+        grad = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)[0]
+        return lambda_gp * (grad.view(grad.size(0), -1).norm(2, dim=1) - 1).pow(2).mean()
+
+    assert ch06.check_gradient_penalty(sqrt_of_squares)
+    assert ch06.check_gradient_penalty(norm_2)
     wrong = {"squared": "squared", "one-sided": "one-sided", "batch": "whole batch", "no-lambda": "lambda",
-             "swapped": "eps \\* x_tilde", "detached": "create_graph"}
+             "swapped": "eps \\* x_tilde", "detached": "create_graph", "real only": "real samples x only",
+             "fake only": "generated samples x_tilde only", "mean": "differentiated critic\\(x_hat\\).mean"}
     for kind, message in wrong.items():
         with pytest.raises(ExerciseError, match=message):
             ch06.check_gradient_penalty(_gp_variant(kind))

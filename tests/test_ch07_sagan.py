@@ -589,6 +589,9 @@ def _beta_ok(f_x, g_x):
 def test_check_attention_weights_accepts_the_solution(capsys):
     assert ch07.check_attention_weights(_beta_ok)
     assert "passed" in capsys.readouterr().out
+    # correct alternatives: s by einsum, or bmm of the permuted queries, and the softmax over dim 2
+    assert ch07.check_attention_weights(lambda f, g: torch.einsum("bci,bcj->bji", f, g).softmax(-1))
+    assert ch07.check_attention_weights(lambda f, g: F.softmax(torch.bmm(g.permute(0, 2, 1), f), dim=2))
 
 
 @pytest.mark.parametrize("wrong, message", [
@@ -615,6 +618,37 @@ def test_check_hinge_losses(capsys):
         ch07.check_hinge_losses(good_d, lambda f: F.relu(1 - f).mean())
     with pytest.raises(ExerciseError, match="believe its samples"):
         ch07.check_hinge_losses(good_d, lambda f: f.mean())
+    with pytest.raises(ExerciseError, match="no margin"):
+        ch07.check_hinge_losses(lambda r, f: F.relu(-r).mean() + F.relu(f).mean(), lambda f: -f.mean())
+    with pytest.raises(ExerciseError, match="summed over the batch"):
+        ch07.check_hinge_losses(lambda r, f: F.relu(1 - r).sum() + F.relu(1 + f).sum(), lambda f: -f.mean())
+    with pytest.raises(ExerciseError, match="non-saturating"):
+        ch07.check_hinge_losses(good_d, lambda f: F.softplus(-f).mean())
+
+
+def test_check_hinge_loss_pair(capsys):
+    """Exercise 2 of the notebook: one function returning (L_D, L_G)."""
+    def reference(real_scores, fake_scores):
+        return F.relu(1 - real_scores).mean() + F.relu(1 + fake_scores).mean(), -fake_scores.mean()
+
+    assert ch07.check_hinge_loss_pair(reference)
+    assert "hinge losses L_D and L_G: all checks passed" in capsys.readouterr().out
+    # correct alternatives: the library's losses, clamp and one mean over both terms (equal batch sizes), a list
+    assert ch07.check_hinge_loss_pair(lambda r, f: (hinge_discriminator_loss(r, f), hinge_generator_loss(f)))
+    assert ch07.check_hinge_loss_pair(lambda r, f: [(torch.clamp(1 - r, min=0) + torch.clamp(1 + f, min=0)).mean(),
+                                                    torch.mean(-f)])
+    for wrong, message in [
+        (lambda r, f: ((1 - r).mean() + (1 + f).mean(), -f.mean()), "no hinge"),
+        (lambda r, f: (F.relu(1 + r).mean() + F.relu(1 - f).mean(), -f.mean()), "signs swapped"),
+        (lambda r, f: (F.relu(-r).mean() + F.relu(f).mean(), -f.mean()), "no margin"),
+        (lambda r, f: (reference(r, f)[0], F.relu(1 - f).mean()), "hinge too"),
+        (lambda r, f: (reference(r, f)[0], F.softplus(-f).mean()), "non-saturating"),
+        (lambda r, f: (reference(r, f)[0], r.mean() - f.mean()), "only the real scores change"),
+        (lambda r, f: reference(r, f)[0], "Return the pair"),
+        (lambda r, f: None, "returned None"),
+    ]:
+        with pytest.raises(ExerciseError, match=message):
+            ch07.check_hinge_loss_pair(wrong)
 
 
 def _power_ok(W, u, n):
@@ -628,6 +662,14 @@ def _power_ok(W, u, n):
 
 def test_check_power_iteration(capsys):
     assert ch07.check_power_iteration(_power_ok)
+
+    def normalize_and_norm(W, u, n):                    # a correct alternative: F.normalize, sigma = |W v|
+        for _ in range(n):
+            v = F.normalize(torch.mv(W.t(), u), dim=0)
+            u = F.normalize(torch.mv(W, v), dim=0)
+        return (W @ v).norm(), u
+
+    assert ch07.check_power_iteration(normalize_and_norm)
     with pytest.raises(ExerciseError, match="Frobenius"):
         ch07.check_power_iteration(lambda W, u, n: (W.norm(), u))
     with pytest.raises(ExerciseError, match="sigma\\^2"):

@@ -156,10 +156,20 @@ def _purity_cases():
     # two code values share a majority label: label 0 split over codes 0 and 1, labels 1 and 2 merged in code 2
     first_half = torch.rand(500, generator=g) < 0.5
     split = torch.where(labels == 0, torch.where(first_half, 0, 1), torch.where(labels == 1, 2, labels))
+    # K = 20 code values for 10 labels (InfoGAN's K need not be the number of classes): each label is held mostly by
+    # two code values, so a one-to-one matching leaves half of them without a label
+    twenty = noisy * 2 + (torch.rand(500, generator=g) < 0.5).long()
+    # a small case to read by hand: code 0 and code 1 both hold mostly label 1; purity = (3 + 2 + 2) / 9 = 7/9,
+    # the best one-to-one matching only (3 + 1 + 2) / 9 = 6/9
+    small_codes = torch.tensor([0, 0, 0, 0, 1, 1, 1, 2, 2])
+    small_labels = torch.tensor([1, 1, 1, 2, 1, 1, 0, 3, 3])
     return [("a perfect code with its own numbering", permuted, labels),
             ("a code that is right 70% of the time", noisy, labels),
             ("a code with 5 values, each holding two classes", merged, labels),
-            ("a code that splits one label over two values", split, labels)]
+            ("the 9 samples codes = [0, 0, 0, 0, 1, 1, 1, 2, 2], labels = [1, 1, 1, 2, 1, 1, 0, 3, 3]",
+             small_codes, small_labels),
+            ("a code that splits one label over two values", split, labels),
+            ("a code with K = 20 values for 10 labels", twenty, labels)]
 
 
 def _matched_accuracy(codes: torch.Tensor, labels: torch.Tensor) -> float:
@@ -172,6 +182,17 @@ def _matched_accuracy(codes: torch.Tensor, labels: torch.Tensor) -> float:
     return float(n[rows, cols].sum() / n.sum())
 
 
+def _shared_majority(n: torch.Tensor) -> str:
+    """'code values a and b both hold mostly label l' for contingency table ``n`` (codes x labels), or ''."""
+    used = n.sum(1) > 0
+    majority = n.argmax(1)
+    for label in majority[used].unique():
+        values = [int(v) for v in torch.nonzero(used & (majority == label)).flatten()]
+        if len(values) > 1:
+            return f"code values {values[0]} and {values[1]} both hold mostly label {int(label)}"
+    return ""
+
+
 def check_purity(fn) -> bool:
     """``fn(codes (N,) int64, labels (N,) int64) -> purity`` in [0, 1]."""
     for name, codes, labels in _purity_cases():
@@ -179,20 +200,24 @@ def check_purity(fn) -> bool:
         want = reference_purity(codes, labels)
         if abs(got - want) < 1e-6:
             continue
+        k, m = int(codes.max()) + 1, int(labels.max()) + 1
+        n = torch.bincount(codes * m + labels, minlength=k * m).view(k, m)
         if abs(got - float((codes == labels).float().mean())) < 1e-6:
             raise ExerciseError(f"For {name} you compared the code values with the labels directly ({got:.3f}). The "
                                 "code's values are arbitrary names: code 3 may mean the digit 7. Let each code value "
                                 "vote for its most frequent label first.")
         if abs(got - _matched_accuracy(codes, labels)) < 1e-6:
+            shared = _shared_majority(n)
             raise ExerciseError(f"For {name} you matched code values to labels one to one ({got:.3f}, the Hungarian "
-                                "matched accuracy). Purity lets several code values vote for the same label: each "
-                                "code value counts its own most frequent label, whatever the others chose.")
-        k, m = int(codes.max()) + 1, int(labels.max()) + 1
-        n = torch.bincount(codes * m + labels, minlength=k * m).view(k, m)
+                                f"matched accuracy; purity is {want:.3f}). Here {shared}: a one-to-one matching can give "
+                                "that label to only one of them, so it counts fewer samples. Purity lets "
+                                "several code values vote for the same label: each code value counts its own most "
+                                "frequent label, whatever the others chose.")
         if abs(got - float(n.max(0).values.sum() / n.sum())) < 1e-6:
             raise ExerciseError(f"For {name} you let each *label* pick its most frequent code value ({got:.3f}); purity "
                                 "asks the other way round: for each code value, the most frequent label.")
-        if abs(got - float((n.max(1).values.float() / n.sum(1).clamp_min(1)).mean())) < 1e-6:
+        per_code = n.max(1).values.float() / n.sum(1).clamp_min(1)
+        if any(abs(got - float(v)) < 1e-6 for v in (per_code[n.sum(1) > 0].mean(), per_code.mean())):
             raise ExerciseError(f"For {name} you averaged the per-code purities equally ({got:.3f}); weight each code "
                                 "value by how many samples it has: sum of the maxima / N.")
         raise ExerciseError(f"For {name}: expected purity {want:.3f}, got {got:.3f}. Count n[code, label], take the "

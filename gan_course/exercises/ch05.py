@@ -5,6 +5,8 @@ Networks", arXiv 1611.07004).
    non-saturating form, Sec. 3.3) plus lambda * L1(y, G(x)) (Eq. 3).
 2. ``check_receptive_field``: the patch size N of a PatchGAN (Sec. 3.2.2) from its layers' kernel sizes and
    strides: 1, 16, 70 and 286 for the paper's discriminators.
+3. ``check_discriminator_loss``: the conditional D's side of Eq. 1, halved (Sec. 3.3): D judges the real pair
+   (x, y) and the generated pair (x, G(x)), each stacked along channels, G(x) detached.
 
 Each check runs the learner's function on cases with known answers, recognises the usual mistakes and says what
 to think about; it prints a success line or raises ``ExerciseError``.
@@ -16,10 +18,12 @@ import math
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from . import ExerciseError, call, expect, expect_close, passed
 
-__all__ = ["check_generator_loss", "check_receptive_field", "PATCHGANS"]
+__all__ = ["check_generator_loss", "check_receptive_field", "check_discriminator_loss", "PairDiscriminator",
+           "PATCHGANS"]
 
 # The paper's discriminators (Appendix 6.1.2) as (kernel, stride) per convolution, and their patch sizes N.
 PATCHGANS = {
@@ -153,3 +157,130 @@ def check_receptive_field(fn) -> bool:
         raise ExerciseError(f"{where} Start from r = 1 (one output unit sees one pixel of its own layer) and j = 1, "
                             "then for each layer from the input: r = r + (k - 1) * j, j = j * s.")
     return passed("PatchGAN receptive field")
+
+
+# ============================================================================ exercise 3
+class PairDiscriminator(nn.Module):
+    """A small conditional D for the check: a 3x3 convolution, leaky ReLU and a 1x1 convolution from the pair
+    [x, y] stacked along channels, ``x_channels + y_channels`` of them, to a map of patch logits (B, 1, H, W).
+
+    It refuses, with an ``ExerciseError`` that says why, an input with another number of channels (D given only
+    the output, or a pair stacked along the batch), so a learner's mistake is named where it happens."""
+
+    def __init__(self, x_channels: int = 1, y_channels: int = 3, scale: float = 1.0, seed: int = 0):
+        super().__init__()
+        self.x_channels, self.y_channels = x_channels, y_channels
+        g = torch.Generator().manual_seed(seed)
+        c = x_channels + y_channels
+        self.conv = nn.Conv2d(c, 8, 3, padding=1)
+        self.out = nn.Conv2d(8, 1, 1)
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(torch.randn(p.shape, generator=g) * scale / max(1, p[0].numel()) ** 0.5)
+
+    def forward(self, pair: torch.Tensor) -> torch.Tensor:
+        cx, cy = self.x_channels, self.y_channels
+        expect(torch.is_tensor(pair) and pair.dim() == 4,
+               f"D takes one (B, {cx + cy}, H, W) tensor, the pair [x, y] stacked along channels; it was given "
+               f"{tuple(pair.shape) if torch.is_tensor(pair) else type(pair).__name__}.")
+        c = pair.shape[1]
+        if c == cy:
+            raise ExerciseError(f"D was given a tensor with {c} channels, an output y or G(x) alone. The conditional "
+                                f"D of Eq. 1 judges the *pair*: torch.cat([x, y], dim=1), {cx} + {cy} = {cx + cy} "
+                                "channels. A D that does not see x only checks that the output looks real, not that "
+                                "it belongs with its input (Eq. 2, the unconditional variant).")
+        if c == cx:
+            raise ExerciseError(f"D was given a tensor with {c} channels, the input x alone: stack it with the "
+                                f"candidate output, torch.cat([x, y], dim=1) ({cx + cy} channels).")
+        if c != cx + cy:
+            raise ExerciseError(f"D was given a tensor with {c} channels; the pair [x, y] has {cx} + {cy} = "
+                                f"{cx + cy}. Stack x and the candidate output along the channels (dim=1), not along "
+                                "the batch or the image.")
+        return self.out(torch.nn.functional.leaky_relu(self.conv(pair), 0.2))
+
+
+def _reference_discriminator_loss(D, x, y, fake):
+    real_logits = D(torch.cat([x, y], dim=1))
+    fake_logits = D(torch.cat([x, fake.detach()], dim=1))
+    return 0.5 * (F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean())
+
+
+def check_discriminator_loss(fn) -> bool:
+    """``fn(D, x, y, fake) -> loss_D``: L_D = 1/2 (-E[log D(x, y)] - E[log(1 - D(x, G(x)))]), each expectation a
+    mean over every patch of D's logit map, where ``D`` maps the pair stacked along channels,
+    ``torch.cat([x, y], dim=1)`` (B, C_x + C_y, H, W), to logits (B, 1, H', W'); ``x`` (B, C_x, H, W) is the input,
+    ``y`` (B, C_y, H, W) its target and ``fake`` = G(x) (B, C_y, H, W), still attached to G's graph."""
+    g = torch.Generator().manual_seed(55)
+    D = PairDiscriminator(1, 3, scale=2.0, seed=5)
+    x = torch.rand(3, 1, 8, 8, generator=g) * 2 - 1
+    y = torch.rand(3, 3, 8, 8, generator=g) * 2 - 1
+    fake_leaf = (torch.rand(3, 3, 8, 8, generator=g) * 2 - 1).requires_grad_(True)
+    fake = fake_leaf * 1.0                                  # G(x): a non-leaf tensor with a graph behind it
+
+    out = call(fn, D, x.clone(), y.clone(), fake)
+    expect(torch.is_tensor(out), f"Return L_D as a tensor (0-d), got {type(out).__name__}: it is what D's optimiser "
+                                 "steps on, so keep it a tensor (no .item() or float()).")
+    expect(out.dim() == 0, f"L_D should be one number (a 0-d tensor), got shape {tuple(out.shape)}: average each "
+                           "term over every patch of every image.")
+    value = out.detach().double()
+    with torch.no_grad():
+        real_logits = D(torch.cat([x, y], 1)).double()
+        fake_logits = D(torch.cat([x, fake], 1)).double()
+        ce_real, ce_fake = F.softplus(-real_logits).mean(), F.softplus(fake_logits).mean()
+        want = 0.5 * (ce_real + ce_fake)
+
+    def same(v) -> bool:
+        return bool(torch.allclose(value, torch.as_tensor(v).double(), atol=1e-5, rtol=1e-5))
+
+    if not same(want):
+        with torch.no_grad():
+            swapped_real = F.softplus(-D(torch.cat([y, x], 1))).mean().double()
+            swapped_fake = F.softplus(D(torch.cat([fake, x], 1))).mean().double()
+        if same(ce_real + ce_fake):
+            raise ExerciseError("Your L_D is twice the answer: pix2pix divides D's objective by 2 (Sec. 3.3, "
+                                "\"which slows down the rate at which D learns relative to G\").")
+        if same(0.5 * (F.softplus(real_logits).mean() + F.softplus(-fake_logits).mean())):
+            raise ExerciseError("Real and generated are swapped: D should say 'real' (1) on (x, y) and 'fake' (0) on "
+                                "(x, G(x)), so its loss is -log D(x, y) = softplus(-logit) on the real pair and "
+                                "-log(1 - D(x, G(x))) = softplus(logit) on the generated one.")
+        if same(-0.5 * (ce_real + ce_fake)) or same(-(ce_real + ce_fake)):
+            raise ExerciseError("Your L_D has the wrong sign: you returned L_cGAN, the value D maximises. D's "
+                                "optimiser minimises, so return its negative, 1/2 (-E[log D(x, y)] - "
+                                "E[log(1 - D(x, G(x)))]).")
+        if same(0.5 * (swapped_real + swapped_fake)):
+            raise ExerciseError("You stacked the pair as [y, x]. Keep the order D was built for, input first: "
+                                "torch.cat([x, y], dim=1) and torch.cat([x, G(x)], dim=1).")
+        if same(0.5 * (F.softplus(-real_logits).flatten(1).sum(1).mean() + F.softplus(fake_logits).flatten(1).sum(1)
+                       .mean())) or same(0.5 * (F.softplus(-real_logits).sum() + F.softplus(fake_logits).sum())):
+            raise ExerciseError("You summed over D's patch map: the PatchGAN averages all its responses (Sec. 3.2.2), "
+                                "so take the mean over patches and images.")
+        if same(0.5 * (F.softplus(-real_logits.mean()) + F.softplus(fake_logits.mean()))):
+            raise ExerciseError("You averaged the logits over the patches before the log-loss: each patch gives its "
+                                "own verdict, so apply -log D to every patch logit, then average the losses.")
+        if same(ce_real) or same(ce_fake) or same(0.5 * ce_real) or same(0.5 * ce_fake):
+            raise ExerciseError("Your L_D has only one of its two terms: D must call the real pair (x, y) real *and* "
+                                "the generated pair (x, G(x)) fake.")
+        raise ExerciseError(f"L_D on a test case: expected {float(want):.5f}, got {float(value):.5f}. L_D = 1/2 "
+                            "(mean softplus(-D([x, y])) + mean softplus(D([x, G(x)]))), the pairs stacked along "
+                            "channels.")
+
+    expect(out.requires_grad and any(p.requires_grad for p in D.parameters()),
+           "Your L_D has no gradient with respect to D's weights, so D cannot learn from it: compute it with torch "
+           "operations on D's outputs (not under torch.no_grad(), no .item() or .detach() of the logits).")
+    grads = torch.autograd.grad(out, [fake_leaf, *D.parameters()], allow_unused=True)
+    to_fake = grads[0]
+    expect(to_fake is None or float(to_fake.abs().max()) == 0.0,
+           "Your L_D sends a gradient into G(x), and so into G: D's step would also move G, the wrong way (towards "
+           "outputs D calls fake). Detach the generated output in D's loss: D(torch.cat([x, fake.detach()], dim=1)).")
+    expect(all(gr is not None for gr in grads[1:]), "Some of D's weights get no gradient from your L_D: compute it "
+                                                     "from D's outputs on both pairs.")
+
+    gx = torch.Generator().manual_seed(56)
+    x2 = torch.rand(2, 1, 4, 6, generator=gx) * 2 - 1
+    y2 = torch.rand(2, 3, 4, 6, generator=gx) * 2 - 1
+    big = PairDiscriminator(1, 3, scale=400.0, seed=6)
+    out = torch.as_tensor(call(fn, big, x2, y2, -y2)).detach()
+    expect(bool(torch.isfinite(out)), f"With a confident D (patch logits in the hundreds) your L_D is {float(out)}: "
+                                      "sigmoid under- or overflows and log(0) = -inf. Compute -log D from the logit, "
+                                      "F.softplus(-logit), or use F.binary_cross_entropy_with_logits.")
+    return passed("pix2pix conditional discriminator objective (Eq. 1, halved)")

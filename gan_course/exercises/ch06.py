@@ -1,8 +1,9 @@
 """Checks for chapter 06 (Arjovsky, Chintala & Bottou, 2017, "Wasserstein GAN", arXiv 1701.07875; Gulrajani et al.,
 2017, "Improved Training of Wasserstein GANs", arXiv 1704.00028).
 
-1. ``check_wasserstein_losses``: the critic loss E[f(x_tilde)] - E[f(x)] and the generator loss -E[f(x_tilde)]
-   (Arjovsky et al., Algorithm 1), from raw critic scores.
+1. ``check_wasserstein_loss_pair``: the critic loss E[f(x_tilde)] - E[f(x)] and the generator loss -E[f(x_tilde)]
+   (Arjovsky et al., Algorithm 1), from raw critic scores, returned as a pair by one function
+   (``check_wasserstein_losses`` takes them as two functions).
 2. ``check_gradient_penalty``: x_hat = eps x + (1 - eps) x_tilde and lambda E[(||grad f(x_hat)||_2 - 1)^2]
    (Gulrajani et al., Eq. 3 and Algorithm 1), checked on critics whose gradient is known in closed form.
 3. ``check_parallel_lines``: W1, JS, KL and TV between P_0 and P_theta in Example 1 of Arjovsky et al.
@@ -21,7 +22,7 @@ from torch import nn
 
 from . import ExerciseError, call, expect, expect_close, passed
 
-__all__ = ["check_wasserstein_losses", "check_gradient_penalty", "check_parallel_lines", "QuadraticCritic",
+__all__ = ["check_wasserstein_losses", "check_wasserstein_loss_pair", "check_gradient_penalty", "check_parallel_lines", "QuadraticCritic",
            "LinearCritic"]
 
 
@@ -76,6 +77,36 @@ def check_wasserstein_losses(critic_loss, generator_loss) -> bool:
                             "log and no sigmoid: L_G = -E[f(x_tilde)].")
     expect_close(out, want_g, "the generator loss on the test scores", hint="L_G = -fake_scores.mean().")
     return passed("Wasserstein critic and generator losses")
+
+
+def check_wasserstein_loss_pair(fn) -> bool:
+    """``fn(real_scores, fake_scores) -> (loss_f, loss_G)``: the critic loss E[f(x_tilde)] - E[f(x)] and the
+    generator loss -E[f(x_tilde)], both from the critic's raw scores f(x) (real, (B,)) and f(x_tilde) (fake, (B,))."""
+    def pair(real_scores, fake_scores):
+        out = _call(fn, real_scores, fake_scores)
+        expect(isinstance(out, (tuple, list)) and len(out) == 2,
+               f"Return the pair (loss_f, loss_G), two scalar tensors; got {type(out).__name__}"
+               f"{f' of length {len(out)}' if isinstance(out, (tuple, list)) else ''}.")
+        return out
+
+    def critic_loss(real_scores, fake_scores):
+        return pair(real_scores, fake_scores)[0]
+
+    def generator_loss(fake_scores):
+        # the generator's loss may not depend on the real scores: give it real scores that differ from the fakes
+        return pair(fake_scores.detach() * 0.5 + 1.0, fake_scores)[1]
+
+    real = torch.tensor([2.0, 0.5, -0.3, 3.0])
+    fake = torch.tensor([-1.0, 0.2, -2.5, 1.5])
+    loss_g = _tensor(pair(real.clone(), fake.clone())[1], "The generator loss")
+    if loss_g.dim() == 0 and torch.allclose(loss_g.double(), (fake.mean() - real.mean()).double(), atol=1e-5):
+        raise ExerciseError("Your second value is the critic loss E[f(x_tilde)] - E[f(x)]: return the pair in the "
+                            "order (loss_f, loss_G), loss_G = -E[f(x_tilde)].")
+    _RAW_CHECK(critic_loss, generator_loss)
+    return True
+
+
+_RAW_CHECK = check_wasserstein_losses       # the unwrapped check (the package wraps every public check_*)
 
 
 # ============================================================================ exercise 2
@@ -140,6 +171,19 @@ def check_gradient_penalty(fn) -> bool:
     elif torch.allclose(out, lam * ((x_hat.norm() - 1) ** 2), rtol=1e-5):
         raise ExerciseError("You took one norm over the whole batch. The penalty is on each sample's gradient: "
                             "grad.flatten(1).norm(dim=1) gives one norm per x_hat, then average (norm - 1)^2.")
+    elif torch.allclose(out, lam * ((x.flatten(1).norm(dim=1) - 1) ** 2).mean(), rtol=1e-5):
+        raise ExerciseError("You penalised the gradient at the real samples x only. Gulrajani et al. penalise it "
+                            "at x_hat = eps * x + (1 - eps) * x_tilde, random points on the lines between real and "
+                            "generated samples (Sec. 4): the optimal critic has gradient norm 1 along those lines, "
+                            "and the generator's samples move through that space, not only the data's.")
+    elif torch.allclose(out, lam * ((x_tilde.flatten(1).norm(dim=1) - 1) ** 2).mean(), rtol=1e-5):
+        raise ExerciseError("You penalised the gradient at the generated samples x_tilde only. The penalty is at "
+                            "x_hat = eps * x + (1 - eps) * x_tilde, random points on the lines between real and "
+                            "generated samples (Sec. 4).")
+    elif torch.allclose(out, lam * ((norms / len(x) - 1) ** 2).mean(), rtol=1e-5):
+        raise ExerciseError("Your gradients are the batch size times too small: you differentiated critic(x_hat)"
+                            ".mean(). Each x_hat_i needs the gradient of its own score f(x_hat_i): differentiate "
+                            "the *sum* of the scores (or pass grad_outputs=torch.ones_like(scores)).")
     elif torch.allclose(out, want / lam, rtol=1e-5):
         raise ExerciseError("You forgot lambda: multiply the mean of (||g|| - 1)^2 by lambda_gp.")
     elif torch.allclose(out, want * len(x), rtol=1e-5):

@@ -1,4 +1,8 @@
-"""Checks for chapter 07 (SAGAN): the attention softmax, the hinge loss, and sigma(W) by power iteration."""
+"""Checks for chapter 07 (SAGAN): the attention softmax, the hinge loss, and sigma(W) by power iteration.
+
+The notebook's Exercise 2 is one function returning both hinge losses (``check_hinge_loss_pair``);
+``check_hinge_losses`` checks the same two losses written as two functions.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,9 @@ import math
 import torch
 
 from ..layers import SelfAttention2d
-from . import ExerciseError, expect, expect_close, passed
+from . import ExerciseError, call, expect, expect_close, passed
 
-__all__ = ["check_attention_weights", "check_hinge_losses", "check_power_iteration"]
+__all__ = ["check_attention_weights", "check_hinge_losses", "check_hinge_loss_pair", "check_power_iteration"]
 
 
 # --------------------------------------------------------------------------- exercise 1: beta_{j,i}
@@ -73,13 +77,37 @@ def _check_against_layer(attention_weights) -> bool:
 # --------------------------------------------------------------------------- exercise 2: hinge loss
 def check_hinge_losses(d_loss, g_loss) -> bool:
     """``d_loss(real_logits, fake_logits)`` and ``g_loss(fake_logits)``: SAGAN's hinge loss (Sec. 3)."""
+    _check_hinge(d_loss, g_loss)
+    return passed("hinge losses L_D and L_G")
+
+
+def check_hinge_loss_pair(fn) -> bool:
+    """``fn(real_scores, fake_scores) -> (L_D, L_G)``: SAGAN's hinge losses (Sec. 3, Eq. 3) from D's scores (B,) of a
+    real and a fake batch, L_D = E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))] and L_G = -E[D(G(z))]."""
+    real = torch.tensor([2.0, -1.0, 0.25, 0.0], dtype=torch.float64)
+    fake = torch.tensor([-2.0, 1.0, 0.5, -0.75], dtype=torch.float64)
+    out = call(fn, real.clone(), fake.clone())
+    expect(isinstance(out, (tuple, list)) and len(out) == 2,
+           f"Return the pair (L_D, L_G), got {type(out).__name__ if not torch.is_tensor(out) else 'one tensor'}: "
+           "return loss_D, loss_G.")
+    expect(out[0] is not None and out[1] is not None, "One of your two losses is None: return loss_D, loss_G.")
+    other = fn(real.flip(0) * 3, fake.clone())[1]
+    expect(other is not None and torch.allclose(torch.as_tensor(other).double(), torch.as_tensor(out[1]).double()),
+           "Your L_G changes when only the real scores change: G never sees the real batch, L_G = -E[D(G(z))] uses "
+           "the fake scores alone.")
+    _check_hinge(lambda real_scores, fake_scores: fn(real_scores, fake_scores)[0],
+                 lambda fake_scores: fn(real.clone(), fake_scores)[1], "Your L_D", "Your L_G")
+    return passed("hinge losses L_D and L_G")
+
+
+def _check_hinge(d_loss, g_loss, d_name: str = "d_loss", g_name: str = "g_loss") -> None:
     real = torch.tensor([3.0, 0.5, -0.5, 1.0], dtype=torch.float64)
-    fake = torch.tensor([-3.0, -0.5, 0.5, -1.0], dtype=torch.float64)
-    want_d = torch.relu(1 - real).mean() + torch.relu(1 + fake).mean()  # = 0.625 + 0.625
+    fake = torch.tensor([-3.0, -0.25, 0.5, -1.5], dtype=torch.float64)
+    want_d = torch.relu(1 - real).mean() + torch.relu(1 + fake).mean()  # = 0.5 + 0.5625
     got_d = d_loss(real.clone(), fake.clone())
-    expect(got_d is not None, "d_loss returned None. Did you forget `return`?")
+    expect(got_d is not None, f"{d_name} returned None. Did you forget `return`?")
     got_d = torch.as_tensor(got_d).double()
-    expect(got_d.dim() == 0, f"d_loss should return a scalar (a mean over the batch), got shape {tuple(got_d.shape)}.")
+    expect(got_d.dim() == 0, f"{d_name} should be a scalar (a mean over the batch), got shape {tuple(got_d.shape)}.")
     if not torch.allclose(got_d, want_d, atol=1e-6):
         if torch.allclose(got_d, (1 - real).mean() + (1 + fake).mean(), atol=1e-6):
             raise ExerciseError("Your D loss has no hinge: with max(0, .) missing, D is rewarded for pushing "
@@ -88,13 +116,20 @@ def check_hinge_losses(d_loss, g_loss) -> bool:
         if torch.allclose(got_d, torch.relu(1 + real).mean() + torch.relu(1 - fake).mean(), atol=1e-6):
             raise ExerciseError("Your D loss has the signs swapped: D should score reals high (above +1) and fakes "
                                 "low (below -1). L_D = E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))].")
+        if torch.allclose(got_d, torch.relu(-real).mean() + torch.relu(fake).mean(), atol=1e-6):
+            raise ExerciseError("Your hinge has no margin: max(0, -D(x)) stops at 0, so D is content with a real "
+                                "scored 0.01. SAGAN's hinge asks for a margin of 1 on each side: "
+                                "L_D = E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))].")
+        if torch.allclose(got_d, torch.relu(1 - real).sum() + torch.relu(1 + fake).sum(), atol=1e-6):
+            raise ExerciseError("You summed over the batch: each E[.] is a mean over the batch, so that the loss (and "
+                                "the learning rate's effect) does not grow with the batch size.")
         expect_close(got_d, want_d, "L_D", hint="L_D = E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))], "
                      "each term a mean over the batch.", atol=1e-6)
     want_g = -fake.mean()
     got_g = g_loss(fake.clone())
-    expect(got_g is not None, "g_loss returned None. Did you forget `return`?")
+    expect(got_g is not None, f"{g_name} returned None. Did you forget `return`?")
     got_g = torch.as_tensor(got_g).double()
-    expect(got_g.dim() == 0, f"g_loss should return a scalar, got shape {tuple(got_g.shape)}.")
+    expect(got_g.dim() == 0, f"{g_name} should be a scalar, got shape {tuple(got_g.shape)}.")
     if not torch.allclose(got_g, want_g, atol=1e-6):
         if torch.allclose(got_g, torch.relu(1 - fake).mean(), atol=1e-6):
             raise ExerciseError("Your G loss is a hinge too. In SAGAN only D uses the hinge; G minimises "
@@ -103,8 +138,13 @@ def check_hinge_losses(d_loss, g_loss) -> bool:
         if torch.allclose(got_g, fake.mean(), atol=1e-6):
             raise ExerciseError("Your G loss decreases when D(G(z)) decreases: the generator wants D to "
                                 "believe its samples, L_G = -E[D(G(z))].")
+        if torch.allclose(got_g, torch.nn.functional.softplus(-fake).mean(), atol=1e-6):
+            raise ExerciseError("That is the non-saturating loss -E[log sigmoid(D(G(z)))] of chapter 01. SAGAN's D "
+                                "outputs an unbounded score, not a logit of a probability, and G minimises "
+                                "L_G = -E[D(G(z))] directly.")
+        if torch.allclose(got_g, -fake.sum(), atol=1e-6):
+            raise ExerciseError("You summed over the batch: L_G = -E[D(G(z))] is a mean over the batch.")
         expect_close(got_g, want_g, "L_G", hint="L_G = -E[D(G(z))].", atol=1e-6)
-    return passed("hinge losses L_D and L_G")
 
 
 # --------------------------------------------------------------------------- exercise 3: sigma(W)
