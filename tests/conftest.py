@@ -5,7 +5,12 @@ import pytest
 import torch
 
 matplotlib.use("Agg")
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# pytest -n N runs N workers side by side: each gets its share of the cores (and so do the notebook kernels that
+# nbval starts from a worker: gan_course.notebook reads $OMP_NUM_THREADS), else threads wait at barriers
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", 1))
+THREADS = max(1, min(2, (os.cpu_count() or 1) // WORKERS))
+torch.set_num_threads(THREADS)
+os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))
 
 
 @pytest.fixture

@@ -10,9 +10,15 @@ runs; the checks below read what each cell printed in this run (nbval keeps it o
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
+
+# pytest -n N executes N notebooks side by side: give each kernel its share of the cores (gan_course.notebook reads
+# $OMP_NUM_THREADS), or their threads oversubscribe them and wait at every operation's barrier
+os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1)
+                                                 // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", 1)))))
 
 
 def printed_warnings(outputs) -> list[str]:

@@ -570,3 +570,45 @@ def test_check_truncation_accepts_the_answer_and_explains_mistakes():
                       (lambda w, w_avg, psi: None, "None")):
         with pytest.raises(ExerciseError, match=match):
             ch10.check_truncation(fn)
+
+
+def test_check_class_average_update_accepts_the_answer_and_explains_mistakes():
+    from gan_course.models.stylegan_xl import MappingNetwork
+
+    def like_the_library(w_avg_c, w, c, beta):       # the mapping network's own update, on a copy
+        f = MappingNetwork(n_classes=w_avg_c.shape[0], w_dim=w_avg_c.shape[1], w_avg_beta=beta)
+        f.w_avg_c.copy_(w_avg_c)
+        f.update_w_avg(w.float(), c)
+        return f.w_avg_c.clone().double()
+
+    def by_torch_lerp(w_avg_c, w, c, beta):
+        new = w_avg_c.clone()
+        for k in c.unique():
+            new[k] = torch.lerp(w[c == k].mean(0), w_avg_c[k], beta)
+        return new
+
+    assert ch10.check_class_average_update(ch10.reference_class_average_update)
+    assert ch10.check_class_average_update(by_torch_lerp)
+    assert ch10.check_class_average_update(lambda a, w, c, beta: like_the_library(a, w, c, beta))
+
+    def global_mean(w_avg_c, w, c, beta):
+        return w.mean(0) + beta * (w_avg_c - w.mean(0))
+
+    def beta_swapped(w_avg_c, w, c, beta):
+        return ch10.reference_class_average_update(w_avg_c, w, c, 1 - beta)
+
+    def absent_to_zero(w_avg_c, w, c, beta):
+        new = w_avg_c.clone()
+        for k in range(w_avg_c.shape[0]):
+            mean = w[c == k].mean(0) if (c == k).any() else torch.zeros_like(w_avg_c[k])
+            new[k] = mean + beta * (w_avg_c[k] - mean)
+        return new
+
+    def in_place(w_avg_c, w, c, beta):
+        w_avg_c.copy_(ch10.reference_class_average_update(w_avg_c, w, c, beta))
+        return w_avg_c
+
+    for wrong, message in [(global_mean, "whole batch"), (beta_swapped, "keep 90%"), (absent_to_zero, "no sample"),
+                           (in_place, "changed the w_avg_c")]:
+        with pytest.raises(ExerciseError, match=message):
+            ch10.check_class_average_update(wrong)

@@ -233,7 +233,7 @@ def _guard_checks(module) -> None:
             setattr(module, name, learner_check(obj))
 
 
-from . import ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09, ch10  # noqa: E402 - they use the helpers above
+from . import ch00, ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09, ch10  # noqa: E402 - they use the helpers above
 
-for _chapter in (ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09, ch10):
+for _chapter in (ch00, ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09, ch10):
     _guard_checks(_chapter)

@@ -4,6 +4,9 @@ arXiv 2202.00273; the StyleGAN2 layer: Karras et al., 2020, arXiv 1912.04958).
 1. ``check_demodulation``: StyleGAN2's modulated and demodulated weights (Sec. 2.2, Eqs. 1 and 3):
    w'_{b,j,i,k} = s_{b,i} w_{j,i,k},  w''_{b,j,i,k} = w'_{b,j,i,k} / sqrt(sum_{i,k} w'^2_{b,j,i,k} + eps).
 2. ``check_truncation``: the truncation trick in W toward the class's average: w' = w_avg + psi (w - w_avg).
+3. ``check_class_average_update``: the running average of w per class that truncation aims at, updated from each
+   batch as StyleGAN updates its one w_avg: w_avg_c[k] <- mean_k + beta (w_avg_c[k] - mean_k) for every class k in
+   the batch (mean_k: the mean of the batch's w of class k); classes not in the batch keep theirs.
 
 Each check runs the learner's function on cases with known answers, recognises the usual mistakes and says what to
 think about; it prints a success line or raises ``ExerciseError``.
@@ -15,7 +18,8 @@ import torch
 
 from . import ExerciseError, call_tensor, expect, passed
 
-__all__ = ["check_demodulation", "check_truncation", "reference_demodulation"]
+__all__ = ["check_class_average_update", "check_demodulation", "check_truncation", "reference_class_average_update",
+           "reference_demodulation"]
 
 
 # ============================================================================ exercise 1
@@ -102,3 +106,50 @@ def check_truncation(fn) -> bool:
            "With one w_avg of shape (w_dim,) for all samples (StyleGAN's unconditional average) the result should "
            "broadcast: avoid indexing or reshaping w_avg by the batch.")
     return passed("truncation in W")
+
+
+# ============================================================================ exercise 3
+def reference_class_average_update(w_avg_c: torch.Tensor, w: torch.Tensor, c: torch.Tensor,
+                                   beta: float) -> torch.Tensor:
+    """The new (K, w_dim) table: for each class k in ``c``, lerp(mean of w[c == k], w_avg_c[k], beta); the others
+    unchanged (``MappingNetwork.update_w_avg``)."""
+    new = w_avg_c.clone()
+    for k in c.unique():
+        mean = w[c == k].mean(0)
+        new[k] = mean + beta * (w_avg_c[k] - mean)
+    return new
+
+
+def check_class_average_update(fn) -> bool:
+    """``fn(w_avg_c (K, w_dim), w (B, w_dim), c (B,) int64, beta) -> new w_avg_c (K, w_dim)``, the input unchanged."""
+    g = torch.Generator().manual_seed(3)
+    K, B, d, beta = 5, 9, 4, 0.9
+    table = torch.randn(K, d, generator=g, dtype=torch.float64)
+    w = torch.randn(B, d, generator=g, dtype=torch.float64) + 3.0
+    c = torch.tensor([0, 2, 2, 1, 0, 2, 1, 0, 2])          # classes 3 and 4 are not in this batch
+    before = table.clone()
+    out = call_tensor(fn, table, w.clone(), c.clone(), beta).detach().double()
+    expect(torch.equal(table, before), "Your function changed the w_avg_c it was given: return a new table "
+                                       "(start from w_avg_c.clone()), so the caller decides what to keep.")
+    expect(tuple(out.shape) == (K, d), f"Return the whole (K, w_dim) = {(K, d)} table, got {tuple(out.shape)}.")
+    want = reference_class_average_update(table, w, c, beta)
+    if torch.allclose(out, want, atol=1e-6):
+        return passed("running class averages of w")
+    mean_all = w.mean(0)
+    if torch.allclose(out[:3], (mean_all + beta * (table - mean_all))[:3], atol=1e-6):
+        raise ExerciseError("Every class moved toward the mean of the whole batch: that is StyleGAN's single w_avg. "
+                            "Each class k moves toward the mean of the w of ITS samples only, w[c == k].")
+    moved = reference_class_average_update(table, w, c, 1 - beta)
+    if torch.allclose(out, moved, atol=1e-6):
+        raise ExerciseError(f"beta = {beta} weighs the batch: each step should keep {beta:.0%} of the old average and "
+                            f"take only {1 - beta:.0%} of the batch's mean, w_avg_c[k] <- mean_k + beta "
+                            "(w_avg_c[k] - mean_k).")
+    if not torch.allclose(out[3:], table[3:], atol=1e-6):
+        raise ExerciseError("Classes 3 and 4 have no sample in this batch, so there is nothing to average: their rows "
+                            "must stay as they were (a mean over no samples is not 0).")
+    sums = torch.zeros_like(table).index_add_(0, c, w)
+    if torch.allclose(out[:3], (sums + beta * (table - sums))[:3], atol=1e-6):
+        raise ExerciseError("You used the SUM of each class's w: divide by the number of samples of the class.")
+    wrong_rows = [k for k in range(K) if not torch.allclose(out[k], want[k], atol=1e-6)]
+    raise ExerciseError(f"The rows of classes {wrong_rows} differ from mean_k + beta (w_avg_c[k] - mean_k), mean_k "
+                        "being the mean of the batch's w of class k.")
