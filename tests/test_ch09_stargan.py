@@ -498,10 +498,14 @@ def test_domain_grid_shows_every_domain_for_each_input():
 # ----------------------------------------------------------------------------------------- exercises
 def test_check_label_tiling_accepts_the_answer_and_explains_mistakes():
     assert ch09.check_label_tiling(S.concat_labels)
+    assert ch09.check_label_tiling(                                     # another correct formulation: repeat
+        lambda x, c: torch.cat([x, c.view(*c.shape, 1, 1).repeat(1, 1, x.shape[2], x.shape[3])], dim=1))
     with pytest.raises(ExerciseError, match="labels come first"):
         ch09.check_label_tiling(lambda x, c: torch.cat([S.tile_labels(c, *x.shape[-2:]), x], 1))
     with pytest.raises(ExerciseError, match="wrong dimension"):
         ch09.check_label_tiling(lambda x, c: torch.cat([x, S.tile_labels(c, *x.shape[-2:])[:, :2]], 3))
+    with pytest.raises(ExerciseError, match="swapped"):
+        ch09.check_label_tiling(lambda x, c: torch.cat([x.transpose(2, 3), S.tile_labels(c, x.shape[3], x.shape[2])], 1))
     with pytest.raises(ExerciseError, match="constant"):
         ch09.check_label_tiling(lambda x, c: torch.cat([x, S.tile_labels(c, *x.shape[-2:]) * torch.rand(
             1, 1, *x.shape[-2:])], 1))
@@ -511,24 +515,54 @@ def test_check_label_tiling_accepts_the_answer_and_explains_mistakes():
 
 def test_check_classification_loss_accepts_the_answer_and_explains_mistakes():
     assert ch09.check_classification_loss(S.domain_classification_loss)
+    assert ch09.check_classification_loss(                             # another correct formulation: softplus
+        lambda logit, c: (c * F.softplus(-logit) + (1 - c) * F.softplus(logit)).sum(1).mean())
     with pytest.raises(ExerciseError, match="averaged over the labels"):
         ch09.check_classification_loss(F.binary_cross_entropy_with_logits)
+    with pytest.raises(ExerciseError, match="summed over the batch"):
+        ch09.check_classification_loss(lambda logit, c: F.binary_cross_entropy_with_logits(logit, c, reduction="sum"))
     with pytest.raises(ExerciseError, match="softmax"):
         ch09.check_classification_loss(lambda logit, c: F.cross_entropy(logit, c.argmax(1)))
+    with pytest.raises(ExerciseError, match="not finite"):                 # log(sigmoid(.)) overflows
+        ch09.check_classification_loss(lambda logit, c: -(c * torch.log(torch.sigmoid(logit)) + (1 - c) * torch.log(
+            1 - torch.sigmoid(logit))).sum(1).mean())
     with pytest.raises(ExerciseError, match="returned None"):
         ch09.check_classification_loss(lambda logit, c: None)
 
 
-def test_check_reconstruction_loss_accepts_the_answer_and_explains_mistakes():
-    assert ch09.check_reconstruction_loss(lambda G, x, c, cp: S.reconstruction_loss(x, G(G(x, c), cp)))
-    with pytest.raises(ExerciseError, match="ORIGINAL domain"):
-        ch09.check_reconstruction_loss(lambda G, x, c, cp: S.reconstruction_loss(x, G(G(x, c), c)))
-    with pytest.raises(ExerciseError, match="wrong way"):                   # the order matters: G does not commute
-        ch09.check_reconstruction_loss(lambda G, x, c, cp: S.reconstruction_loss(x, G(G(x, cp), c)))
-    G, x = ch09.AffineGenerator(), torch.randn(2, 1, 2, 2)
-    c, cp = torch.tensor([[1.0, 0, 0], [0, 1.0, 0]]), torch.tensor([[0, 0, 1.0], [1.0, 0, 0]])
-    assert not torch.allclose(G(G(x, c), cp), G(G(x, cp), c))
-    with pytest.raises(ExerciseError, match="L2"):
-        ch09.check_reconstruction_loss(lambda G, x, c, cp: ((x - G(G(x, c), cp)) ** 2).mean())
-    with pytest.raises(ExerciseError, match="does not depend"):
-        ch09.check_reconstruction_loss(lambda G, x, c, cp: S.reconstruction_loss(x, G(G(x, c), cp)).detach())
+def test_the_stand_in_generator_of_the_reconstruction_check_does_not_commute():
+    G, x = ch09.AffineGenerator(), torch.randn(3, 2, 2, 2)
+    c, cp = torch.tensor([[1.0, 0, 0], [0, 1.0, 0], [1.0, 0, 1.0]]), torch.tensor([[0, 0, 1.0], [1.0, 0, 0], [0, 1.0, 0]])
+    with torch.no_grad():
+        assert not torch.allclose(G(G(x, c), cp), G(G(x, cp), c), atol=1e-2)
+        assert not torch.allclose(G(G(x, c), cp), x, atol=1e-2)
+    S_ = ch09.ShiftGenerator((0.5, -0.5, 0.1))                          # a pure shift commutes: why it is not used
+    assert torch.allclose(S_(S_(x, c), cp), S_(S_(x, cp), c))
+
+
+@pytest.mark.parametrize("fn", [
+    lambda G, x, c, cp: S.reconstruction_loss(x, G(G(x, c), cp)),                  # the library's
+    lambda G, x, c, cp: F.l1_loss(G(G(x, c), cp), x),                              # F.l1_loss, arguments swapped
+    lambda G, x, c, cp: (G(G(x, c), cp) - x).norm(p=1) / x.numel(),                # the L1 norm over the count
+    lambda G, x, c, cp: (x - G(G(x, c), cp)).abs().flatten(1).mean(1).mean(),      # per image, then over the batch
+])
+def test_check_reconstruction_loss_accepts_correct_formulations(fn):
+    assert ch09.check_reconstruction_loss(fn)
+
+
+@pytest.mark.parametrize(("fn", "match"), [
+    (lambda G, x, c, cp: S.reconstruction_loss(x, G(G(x, c), c)), "ORIGINAL domain"),      # back with c
+    (lambda G, x, c, cp: S.reconstruction_loss(x, G(G(x, cp), c)), "wrong way"),           # the order swapped
+    (lambda G, x, c, cp: S.reconstruction_loss(x, G(G(x, cp), cp)), "c' both ways"),
+    (lambda G, x, c, cp: S.reconstruction_loss(x, G(x, c)), "one translation"),
+    (lambda G, x, c, cp: ((x - G(G(x, c), cp)) ** 2).mean(), "L2"),
+    (lambda G, x, c, cp: F.mse_loss(G(G(x, c), cp), x), "L2"),
+    (lambda G, x, c, cp: (x - G(G(x, c), cp)).abs().sum(), "summed the absolute differences"),
+    (lambda G, x, c, cp: (x - G(G(x, c), cp)).abs().flatten(1).sum(1).mean(), "C \\* H \\* W"),
+    (lambda G, x, c, cp: (x - G(G(x, c), cp)).mean().abs(), "BEFORE averaging"),
+    (lambda G, x, c, cp: S.reconstruction_loss(x, G(G(x, c), cp)).detach(), "does not depend"),
+    (lambda G, x, c, cp: S.reconstruction_loss(x, G(G(x, c).detach(), cp)), "detach the first translation"),
+])
+def test_check_reconstruction_loss_names_each_mistake(fn, match):
+    with pytest.raises(ExerciseError, match=match):
+        ch09.check_reconstruction_loss(fn)

@@ -6,7 +6,9 @@ Image-to-Image Translation", arXiv 1711.09020).
 2. ``check_classification_loss``: -log D_cls(c|x) for multi-label domains, the binary cross-entropy of each label
    summed over the labels and averaged over the batch (Eq. 2 and 3, the authors' code for CelebA).
 3. ``check_reconstruction_loss``: L_rec = E[||x - G(G(x, c), c')||_1] (Eq. 4), the cycle back to the ORIGINAL
-   domain c'.
+   domain c', as the mean absolute difference per element (the authors' code), on a stand-in generator that does
+   not commute in its label argument (``AffineGenerator``), so a cycle in the wrong order or with the wrong labels
+   gives another number.
 
 Each check runs the learner's function on cases with known answers, recognises the usual mistakes and says what
 to think about; it prints a success line or raises ``ExerciseError``.
@@ -102,7 +104,8 @@ def check_classification_loss(fn) -> bool:
 # ============================================================================ exercise 3
 class ShiftGenerator(nn.Module):
     """A stand-in G(x, c) = x + <w, c> (a label-dependent brightness shift) whose outputs are known in closed form:
-    G(G(x, c), c') = x + <w, c> + <w, c'>, so every way of writing the cycle gives a different number."""
+    G(G(x, c), c') = x + <w, c> + <w, c'>. It commutes in its label argument, so it cannot tell the order of a cycle
+    apart: the check of Exercise 3 uses ``AffineGenerator``."""
 
     def __init__(self, w=(0.3, -0.2, 0.05)):
         super().__init__()
@@ -113,54 +116,80 @@ class ShiftGenerator(nn.Module):
 
 
 class AffineGenerator(nn.Module):
-    """The stand-in of ``check_reconstruction_loss``: G(x, c) = (1 + <u, c>) x + <w, c>, a label-dependent contrast and
-    brightness change. Unlike a pure shift it does not commute, G(G(x, c), c') != G(G(x, c'), c), so a cycle written
-    in the wrong order gives another number."""
+    """The stand-in of ``check_reconstruction_loss``: per channel k, G(x, c)_k = x_k (1 + (W c)_k) + tanh((V c)_k),
+    a label-dependent contrast change and a brightness shift that is not linear in c, with W != V (both
+    (channels, n)). It does not commute in its label argument: G(G(x, c), c') != G(G(x, c'), c), and
+    G(G(x, c), c') != x, so every wrong way of writing the cycle gives another number."""
 
-    def __init__(self, u=(0.5, -0.3, 0.2), w=(0.3, -0.2, 0.05)):
+    def __init__(self, W=((-0.5, -0.4, -0.6), (-0.1, -0.5, -0.3)), V=((-0.6, 0.9, -0.9), (-0.6, 0.9, -0.4))):
         super().__init__()
-        self.u, self.w = nn.Parameter(torch.tensor(u)), nn.Parameter(torch.tensor(w))
+        self.W, self.V = nn.Parameter(torch.tensor(W)), nn.Parameter(torch.tensor(V))
 
     def forward(self, x, c):
-        return (1 + c @ self.u)[:, None, None, None] * x + (c @ self.w)[:, None, None, None]
+        c = c.to(self.W.dtype)
+        scale, shift = 1 + c @ self.W.t(), torch.tanh(c @ self.V.t())
+        return x * scale[:, :, None, None] + shift[:, :, None, None]
 
 
 def check_reconstruction_loss(fn) -> bool:
     """``fn(G, x, c, c_prime) -> loss``: mean |x - G(G(x, c), c')| (Eq. 4), differentiable with respect to G."""
     G = AffineGenerator()
     g = torch.Generator().manual_seed(11)
-    x = torch.rand(4, 1, 3, 3, generator=g) * 2 - 1
+    x = torch.rand(4, 2, 3, 5, generator=g) * 2 - 1
     c = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
-    c_prime = torch.tensor([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 1.0]])
+    c_prime = torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 1.0], [0.0, 0.0, 1.0], [1.0, 1.0, 0.0]])
     out = _tensor(call(fn, G, x.clone(), c.clone(), c_prime.clone()), "The reconstruction loss")
-    expect(out.dim() == 0, f"The loss should be one number, got shape {tuple(out.shape)}.")
+    expect(out.dim() == 0, f"The loss should be one number, got shape {tuple(out.shape)}: average over every "
+                           "image and pixel.")
+    with torch.no_grad():
+        value = out.detach().double()
 
-    def l1(a, b):
-        return (a - b).abs().mean()
+        def same(other):
+            return torch.allclose(value, other.double(), rtol=1e-4, atol=1e-6)
 
-    want = l1(x, G(G(x, c), c_prime))
-    if torch.allclose(out, l1(x, G(G(x, c), c)), atol=1e-6):
-        raise ExerciseError("You translated back with the TARGET label c: G(G(x, c), c) stays in domain c. The cycle "
-                            "returns to the ORIGINAL domain: G(G(x, c), c'), then compare with x.")
-    if torch.allclose(out, l1(x, G(G(x, c_prime), c)), atol=1e-6):
-        raise ExerciseError("Your cycle runs the wrong way: G(G(x, c'), c) first 'translates' x to the domain it is "
-                            "already in, then to c. L_rec translates to the TARGET c first, then back to the original "
-                            "c': G(G(x, c), c').")
-    if torch.allclose(out, l1(x, G(x, c)), atol=1e-6):
-        raise ExerciseError("You compared x with the translation G(x, c): that would forbid any change at all. L_rec "
-                            "translates there AND back, x -> G(x, c) -> G(G(x, c), c'), and compares the round trip "
-                            "with x.")
-    if torch.allclose(out, ((x - G(G(x, c), c_prime)) ** 2).mean(), atol=1e-6):
-        raise ExerciseError("This is a squared (L2) error. Eq. 4 uses the L1 norm, |x - G(G(x, c), c')|, which "
-                            "blurs less.")
-    if torch.allclose(out, (x - G(G(x, c), c_prime)).mean().abs(), atol=1e-6) or \
-            torch.allclose(out, (x - G(G(x, c), c_prime)).mean(), atol=1e-6):
-        raise ExerciseError("Take the absolute value of each pixel's difference BEFORE averaging; otherwise positive "
-                            "and negative errors cancel.")
-    expect_close(out, want, "L_rec for G(x, c) = (1 + <u, c>) x + <w, c>",
-                 hint="(x - G(G(x, c), c_prime)).abs().mean().")
-    G.w.grad = G.u.grad = None
-    out.backward() if out.requires_grad else None
-    expect(G.w.grad is not None and G.u.grad is not None, "Your loss does not depend on G's parameters (no gradient reached G): do not detach "
-                                 "or wrap the translations in torch.no_grad(); G learns from this loss.")
+        rec = G(G(x, c), c_prime)
+        if same((x - G(G(x, c), c)).abs().mean()):
+            raise ExerciseError("You translated back with the TARGET label c: G(G(x, c), c) stays in domain c. The "
+                                "cycle returns to the ORIGINAL domain: the second call gets c', G(G(x, c), c').")
+        if same((x - G(G(x, c_prime), c)).abs().mean()):
+            raise ExerciseError("Your cycle runs the wrong way: G(G(x, c'), c) first 'translates' x to the domain it "
+                                "is already in, then to c, and ends in the target domain, not where x started. L_rec "
+                                "translates to the TARGET c first, then back to the original c': G(G(x, c), c').")
+        if same((x - G(G(x, c_prime), c_prime)).abs().mean()):
+            raise ExerciseError("You used the original labels c' both ways, G(G(x, c'), c'): that never leaves x's "
+                                "domain. The first translation goes to the target c: G(G(x, c), c').")
+        if same((x - G(x, c)).abs().mean()) or same((x - G(x, c_prime)).abs().mean()):
+            raise ExerciseError("You compared x with one translation: that would forbid any change at all. L_rec "
+                                "translates there AND back, x -> G(x, c) -> G(G(x, c), c'), and compares the round "
+                                "trip with x.")
+        if same(((x - rec) ** 2).mean()) or same(((x - rec) ** 2).mean().sqrt()):
+            raise ExerciseError("This is a squared (L2) error. Eq. 4 uses the L1 norm: the absolute difference "
+                                "|x - G(G(x, c), c')|, which penalises large errors less and blurs less.")
+        if same((x - rec).abs().sum()):
+            raise ExerciseError("You summed the absolute differences over the whole batch and every pixel. L_rec is an "
+                                "expectation: take the mean (the authors' code: torch.mean(torch.abs(...))), so that "
+                                "it does not grow with the batch or the image size and lambda_rec = 10 keeps its "
+                                "meaning.")
+        if same((x - rec).abs().flatten(1).sum(1).mean()):
+            raise ExerciseError("You summed over each image's pixels (its L1 norm) and averaged over the batch only: "
+                                "that is the course's loss times C * H * W, which would change what lambda_rec = 10 "
+                                "means. Average over the pixels too, as the authors' code does: the mean of "
+                                "|x - G(G(x, c), c')| over every element.")
+        if same((x - rec).mean().abs()) or same((x - rec).mean()):
+            raise ExerciseError("Take the absolute value of each pixel's difference BEFORE averaging; otherwise "
+                                "positive and negative errors cancel.")
+        if same((x - rec).abs().flatten(1).mean(1).sum()):
+            raise ExerciseError("You averaged over each image's pixels but summed over the batch: L_rec is a mean "
+                                "over the batch as well.")
+    want = (x - G(G(x, c), c_prime)).abs().mean()
+    expect_close(out, want, "L_rec for a stand-in G(x, c) = x (1 + W c) + tanh(V c)",
+                 hint="The mean over every element of |x - G(G(x, c), c')|.")
+    expect(out.requires_grad, "Your loss does not depend on G's parameters (no gradient reaches G): do not detach "
+                              "or wrap the translations in torch.no_grad(); G learns from this loss.")
+    got_grads = torch.autograd.grad(out, [G.W, G.V], allow_unused=True)
+    want_grads = torch.autograd.grad(want, [G.W, G.V])
+    expect(all(a is not None and torch.allclose(a, b, atol=1e-6) for a, b in zip(got_grads, want_grads, strict=True)),
+           "Your loss has the right value but not the right gradient with respect to G: did you detach the first "
+           "translation G(x, c) (or compute it under torch.no_grad())? G learns from both of its calls in the round "
+           "trip: the first must produce an image from which the second can return.")
     return passed("reconstruction loss L_rec")
