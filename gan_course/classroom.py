@@ -298,7 +298,7 @@ def score(executed, instructor, missing: list[str], problem: str | None) -> list
             got, message = 0, f"not run: {problem or 'the notebook stopped before this cell'}"
         else:
             errors = [o for o in ran.outputs if o.output_type == "error"]
-            if errors and errors[0].ename == "KeyboardInterrupt" and problem:
+            if errors and errors[0].ename in ("KeyboardInterrupt", "NotFinished") and problem:
                 got, message = 0, f"not finished: {problem}"
             elif errors:
                 got = 0
@@ -318,8 +318,17 @@ def _run_child(src: Path, dst: Path, timeout: float) -> int:
 
     nb = nbformat.read(src, as_version=4)
     deadline = time.monotonic() + timeout
+    running = {"cell": None}                # the cell being executed: the one to blame if the kernel dies
+
+    def started(cell, cell_index, **_):
+        running["cell"] = cell_index
+
+    def finished(cell, cell_index, **_):
+        running["cell"] = None
+
     client = NotebookClient(nb, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(
-        src.parent)}}, timeout_func=lambda cell: max(1, int(deadline - time.monotonic())))
+        src.parent)}}, timeout_func=lambda cell: max(1, int(deadline - time.monotonic())),
+        on_cell_start=started, on_cell_executed=finished)
 
     def theirs(i):       # the cell's number in the submission (before the inserted SMOKE cell)
         inserted = next((j for j, c in enumerate(nb.cells) if c.source == SMOKE_CELL), len(nb.cells))
@@ -329,8 +338,10 @@ def _run_child(src: Path, dst: Path, timeout: float) -> int:
     try:
         client.execute()
     except Exception as error:            # CellTimeoutError, DeadKernelError, ...
-        index = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.get("execution_count") is None
-                      and not c.get("outputs")), None)
+        index = running["cell"]
+        if index is None:
+            index = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code"
+                          and c.get("execution_count") is None and not c.get("outputs")), None)
         kind = type(error).__name__
         if "Timeout" in kind:
             problem = f"did not finish within {timeout:.0f} s (stopped in cell {theirs(index)})"
@@ -338,6 +349,9 @@ def _run_child(src: Path, dst: Path, timeout: float) -> int:
             problem = f"the kernel died (in cell {theirs(index)})"
         else:
             problem = f"{kind}: {_first_line(str(error))}"
+        if index is not None:             # the cell did not finish, whatever it printed: it scores as stopped
+            nb.cells[index].outputs.append(nbformat.v4.new_output(
+                "error", ename="NotFinished", evalue=problem, traceback=[]))
     interrupted = next((i for i, c in enumerate(nb.cells) if any(
         o.output_type == "error" and o.ename == "KeyboardInterrupt" for o in c.get("outputs", []))), None)
     if problem is None and interrupted is not None:   # nbclient interrupts a cell past its time and goes on
