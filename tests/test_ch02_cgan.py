@@ -328,6 +328,8 @@ def test_exercise_2_conditional_d_loss_accepts_reference_and_rejects_typical_mis
 
 def test_exercise_3_grid_inputs_accepts_reference_and_rejects_typical_mistakes():
     assert ch02.check_class_grid_inputs(cgan_lab.class_grid_inputs)
+    assert ch02.check_class_grid_inputs(                                 # another correct formulation: a loop
+        lambda z, l: (torch.cat([z for _ in l]), torch.tensor([y for y in l for _ in range(len(z))])))
     cases = {
         "transposed": (lambda z, l: (z.repeat_interleave(len(l), 0), torch.tensor(l).repeat(len(z))), "transposed"),
         "float labels": (lambda z, l: (z.repeat(len(l), 1), torch.tensor(l).float().repeat_interleave(len(z))),

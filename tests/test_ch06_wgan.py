@@ -363,6 +363,8 @@ def test_penalty_with_a_batch_norm_critic_runs_only_when_allowed(tmp_build):
 def test_exercise_losses_accept_the_solution_and_reject_typical_mistakes(capsys):
     assert ch06.check_wasserstein_losses(lambda r, f: f.mean() - r.mean(), lambda f: -f.mean())
     assert "passed" in capsys.readouterr().out
+    assert ch06.check_wasserstein_losses(                                # another correct formulation
+        lambda r, f: -(r - f).mean() if len(r) == len(f) else f.mean() - r.mean(), lambda f: f.neg().sum() / len(f))
     wrong = {
         "maximises": (lambda r, f: r.mean() - f.mean(), lambda f: -f.mean()),
         "cross-entropy": (lambda r, f: F.softplus(-r).mean() + F.softplus(f).mean(), lambda f: -f.mean()),

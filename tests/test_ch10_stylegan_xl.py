@@ -542,6 +542,12 @@ def test_check_demodulation_accepts_the_answer_and_explains_mistakes(capsys):
     assert ch10.check_demodulation(ch10.reference_demodulation)
     assert "passed" in capsys.readouterr().out
 
+    def einsum_norm(weight, s, eps):                                   # another correct formulation
+        w = torch.einsum("oikl,bi->boikl", weight, s)
+        return w / (w.flatten(2).norm(dim=2)[:, :, None, None, None] ** 2 + eps).sqrt()
+
+    assert ch10.check_demodulation(einsum_norm)
+
     def no_demod(weight, s, eps):
         return weight.unsqueeze(0) * s[:, None, :, None, None]
 
