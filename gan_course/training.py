@@ -114,13 +114,28 @@ class Batches:
     the state (epoch, position) goes into the run's checkpoint, so a resumed run sees exactly the batches
     an uninterrupted one would have. Datasets with a vectorised ``get_batch(index)`` (the course's embedded
     datasets) are sliced in one go; any other dataset is read item by item and collated.
+
+    Under data-parallel training (``gan_course.distributed``) every rank draws the same permutation and takes its
+    own shard of each global batch: with ``world_size`` N, step t's global batch is the next N x ``batch_size``
+    indices, and rank r gets the r-th ``batch_size`` of them, so N ranks see exactly what one process with batch
+    N x ``batch_size`` would. ``rank`` and ``world_size`` default to the process group's (0 and 1 outside one).
     """
 
-    def __init__(self, dataset, batch_size: int, seed: int = 0, device: torch.device | str = "cpu"):
+    def __init__(self, dataset, batch_size: int, seed: int = 0, device: torch.device | str = "cpu",
+                 rank: int | None = None, world_size: int | None = None):
+        from . import distributed
+
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if len(dataset) < batch_size:
-            raise ValueError(f"batch_size={batch_size} is larger than the dataset ({len(dataset)} items)")
+        self.rank = distributed.rank() if rank is None else int(rank)
+        self.world_size = distributed.world_size() if world_size is None else int(world_size)
+        if not 0 <= self.rank < self.world_size:
+            raise ValueError(f"rank must be in 0..{self.world_size - 1} for world_size={self.world_size}, got "
+                             f"{self.rank}")
+        if len(dataset) < batch_size * self.world_size:
+            raise ValueError(f"batch_size={batch_size}" + (f" x {self.world_size} ranks" if self.world_size > 1
+                                                           else "") + f" is larger than the dataset "
+                             f"({len(dataset)} items)")
         self.dataset, self.batch_size, self.seed = dataset, batch_size, seed
         self.device = torch.device(device)
         self.epoch, self.position = 0, 0
@@ -131,11 +146,13 @@ class Batches:
 
     def next(self):
         """The next batch, as the dataset's tuple (e.g. ``(images, labels)``) moved to ``device``."""
-        if self.position + self.batch_size > len(self._order):
+        step = self.batch_size * self.world_size                 # the global batch: every rank's shard
+        if self.position + step > len(self._order):
             self.epoch, self.position = self.epoch + 1, 0
             self._order = self._permutation(self.epoch)
-        index = self._order[self.position:self.position + self.batch_size]
-        self.position += self.batch_size
+        start = self.position + self.rank * self.batch_size
+        index = self._order[start:start + self.batch_size]
+        self.position += step
         if hasattr(self.dataset, "get_batch"):
             batch = self.dataset.get_batch(index)
         else:
@@ -356,13 +373,21 @@ class Run:
         config: the hyper-parameters that define the run (everything that shapes the networks, the data and
             the objective). A checkpoint made with another config is moved aside and training starts afresh.
         device: where the models live (for loading checkpoints and mixed precision).
-        amp: use mixed precision (bfloat16/float16 autocast, with a gradient scaler for float16) on GPUs.
+        amp: use mixed precision (bfloat16/float16 autocast, with a gradient scaler for float16) on GPUs;
+            ``"bf16"`` or ``"fp16"`` force that precision on any device, the CPU included
+            (``gan_course.utils.amp_dtype``).
         resume: load the checkpoint in the run directory if there is one; ``False`` moves it aside.
         resumable: config keys and optimiser hyper-parameters (``fnmatch`` patterns) that may differ from an
             unfinished run's checkpoint without starting a new run; default ``RESUMABLE`` (the learning rates).
         checkpoint_every: save every this many steps (and every ``checkpoint_seconds``, and at the end).
         live: show the live view (default: only inside a notebook).
         progress: show a tqdm progress bar.
+
+    Under data-parallel training (``gan_course.distributed``, ``torchrun``) every rank opens the same run: rank 0
+    alone writes (checkpoints, samples) and prints, the others resume from what it wrote; all start from rank 0's
+    weights; ``update`` averages the gradients over the ranks before each optimiser step, ``log`` the logged
+    values (so a NaN on any rank stops all of them), and each rank draws its own noise. A checkpoint does not
+    depend on the number of ranks: one written by N processes resumes in one, and the other way round.
     """
 
     def __init__(self, name: str, models: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer],
@@ -370,24 +395,28 @@ class Run:
                  resume: bool = True, resumable=RESUMABLE, checkpoint_every: int = 500,
                  checkpoint_seconds: float = 120.0, root: str | Path | None = None, live: bool | None = None,
                  progress: bool = True):
+        from . import distributed
         from .viz import LiveView
 
+        self.main = distributed.is_main()
+        self._distributed = distributed.is_distributed()
         self.name = name
         self.models, self.optimizers = dict(models), dict(optimizers)
         self.config = _jsonable(config)
         self.resumable = (resumable,) if isinstance(resumable, str) else tuple(resumable)
         self.device = torch.device(device)
-        self.amp = bool(amp) and amp_dtype(self.device) is not None
-        use_scaler = self.amp and amp_dtype(self.device) == torch.float16 and self.device.type == "cuda"
+        self.amp_dtype = amp_dtype(self.device, amp)
+        self.amp = self.amp_dtype is not None
+        use_scaler = self.amp_dtype == torch.float16 and self.device.type == "cuda"
         self.scalers = {k: torch.amp.GradScaler("cuda", enabled=use_scaler) for k in self.optimizers}
         self.dir = Path(root) if root is not None else paths.runs_dir() / name
         self.checkpoint_path = self.dir / "checkpoint.pt"
         self.checkpoint_every, self.checkpoint_seconds = checkpoint_every, checkpoint_seconds
-        self.progress = progress
+        self.progress = progress and self.main
         self.step, self.total, self.elapsed = 0, None, 0.0
         self.history = History()
         self.changes: list[dict] = []  # resumable hyper-parameters changed on resume: {step, what, old, new}
-        self.view = LiveView(title=name, enabled=live)
+        self.view = LiveView(title=name, enabled=live if self.main else False)
         self._attached: dict = {}
         self._pending_attached: dict = {}
         self._pending_rng: dict | None = None
@@ -396,11 +425,28 @@ class Run:
         self._saved_step: int | None = None  # the step of the checkpoint on disk
         self._poisoned: str | None = None  # set when a divergence left non-finite weights and nothing to restore
         self.resumed = False
-        self._open(resume)
+        if distributed.is_distributed():
+            if self.main:                           # rank 0 alone moves, restores or starts afresh ...
+                self._open(resume)
+            distributed.barrier()
+            if not self.main:                       # ... the others load what it left, if it fits
+                self._follow()
+            distributed.broadcast_state(*self.models.values())   # every rank starts from rank 0's weights
+        else:
+            self._open(resume)
+
+    def _follow(self):
+        """(A rank other than 0.) Resume from the checkpoint rank 0 has just opened or kept, touching no file."""
+        if self.checkpoint_path.exists():
+            state = load(self.checkpoint_path, map_location=self.device, fix="")
+            problems, changes = self._compare(state)
+            if not problems:
+                self._resume(state, changes)
 
     # ------------------------------------------------------------------ opening: resume, move aside, bring back
     def _say(self, message: str):
-        print(f"[{self.name}] {message}")
+        if self.main:
+            print(f"[{self.name}] {message}")
 
     def _open(self, resume: bool):
         removed = remove_stale_temps(self.dir)
@@ -535,6 +581,9 @@ class Run:
         bad = _nonfinite(self.models)
         if bad:
             raise self._diverged(f"{_first(bad, 3, ', ')} became non-finite")
+        if not self.main:                           # under data-parallel training rank 0 alone writes
+            self._last_save, self._saved_step = (self.step, time.monotonic()), self.step + 1 if self._in_body else self.step
+            return
         state = {
             "format": CHECKPOINT_FORMAT,
             "name": self.name,
@@ -627,6 +676,10 @@ class Run:
         if self._pending_rng is not None:
             _set_rng_state(self._pending_rng)
             self._pending_rng = None
+        from . import distributed
+
+        if distributed.rank() > 0:                 # identical weights, but each rank its own noise
+            torch.manual_seed(int(torch.randint(0, 2**62, (1,))) + distributed.rank())
         if self.step >= total:
             if 0 < self.step != self._saved_step:  # the last save failed (e.g. a full disk): retry it
                 self.save()
@@ -661,6 +714,7 @@ class Run:
             if self._loop is loop:
                 self._in_body = False
             bar.close()
+        distributed.barrier()                        # the others wait for rank 0's last checkpoint
 
     def every(self, n: int) -> bool:
         """True on every ``n``-th step (counting from 1) and on the last step of the loop."""
@@ -668,7 +722,7 @@ class Run:
 
     def autocast(self):
         """Mixed-precision context for the forward passes (a no-op on the CPU or with ``amp=False``)."""
-        return autocast(self.device, self.amp)
+        return autocast(self.device, self.amp_dtype if self.amp else False)
 
     def update(self, name: str, loss: torch.Tensor, retain_graph: bool = False):
         """One optimiser step on ``loss``: ``zero_grad()``, ``loss.backward()``, ``optimizer.step()``.
@@ -681,6 +735,10 @@ class Run:
         optimizer, scaler = self.optimizers[name], self.scalers[name]
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward(retain_graph=retain_graph)
+        if self._distributed:                         # the mean gradient over the ranks' shards of the batch
+            from .distributed import average_gradients
+
+            average_gradients(p for group in optimizer.param_groups for p in group["params"])
         scaler.step(optimizer)
         scaler.update()
 
@@ -691,14 +749,29 @@ class Run:
         last good checkpoint is first put back into the run (see ``_diverged``); then ``TrainingDiverged`` is
         raised, saying what was restored and what to try.
         """
+        scalars = {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in scalars.items()}
+        if self._distributed:                         # the whole batch's values; a NaN on one rank stops all
+            from .distributed import all_mean
+
+            scalars = all_mean(scalars)
         for key, value in scalars.items():
-            value = float(value.detach()) if torch.is_tensor(value) else float(value)
             if not math.isfinite(value):
                 raise self._diverged(f"{key} became {value}")
             self.history.append(self.step, key, value)
 
+    def log_local(self, **scalars):
+        """Like ``log``, for numbers only this process measured (an evaluation on rank 0 under data-parallel
+        training): no averaging over the ranks, so the other ranks need not call it."""
+        distributed, self._distributed = self._distributed, False
+        try:
+            self.log(**scalars)
+        finally:
+            self._distributed = distributed
+
     def show(self, samples: torch.Tensor | None = None, keys=None):
         """Redraw the live view (loss curves and ``samples``) and save the sample grid to the run directory."""
+        if not self.main:
+            return None
         if samples is not None:
             from torchvision.utils import save_image
 

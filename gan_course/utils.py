@@ -58,8 +58,26 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def amp_dtype(device: torch.device) -> torch.dtype | None:
-    """The reduced precision the course uses on ``device``: bfloat16 where supported, else float16; None on CPU."""
+AMP_CHOICES = (False, True, "bf16", "fp16")
+
+
+def amp_dtype(device: torch.device, amp: bool | str | torch.dtype = True) -> torch.dtype | None:
+    """The reduced precision of mixed precision ``amp`` on ``device``, or None for full precision.
+
+    ``amp=True``: bfloat16 on GPUs that support it, else float16 (with a gradient scaler, see ``training.Run``);
+    float16 on MPS; None on the CPU, where autocast rarely pays. ``"bf16"`` / ``"fp16"`` (or the dtypes) ask for that
+    precision on any device, the CPU included: how the tests exercise the mixed-precision path without a GPU.
+    ``False``: None.
+    """
+    if amp is False or amp is None:
+        return None
+    if amp in ("bf16", "bfloat16", torch.bfloat16):
+        return torch.bfloat16
+    if amp in ("fp16", "float16", torch.float16):
+        return torch.float16
+    if amp is not True:
+        raise ValueError(f"Unknown mixed-precision setting {amp!r}. Valid choices: "
+                         + ", ".join(map(repr, AMP_CHOICES)))
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if device.type == "mps":
@@ -67,10 +85,11 @@ def amp_dtype(device: torch.device) -> torch.dtype | None:
     return None
 
 
-def autocast(device: torch.device, enabled: bool = True):
-    """``torch.autocast`` on ``device`` when mixed precision is enabled and useful there, else a no-op context."""
-    dtype = amp_dtype(device)
-    if not enabled or dtype is None:
+def autocast(device: torch.device, enabled: bool | str | torch.dtype = True):
+    """``torch.autocast`` on ``device`` in the precision ``amp_dtype(device, enabled)``, or a no-op context when
+    that is None (full precision)."""
+    dtype = amp_dtype(device, enabled)
+    if dtype is None:
         return nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
 

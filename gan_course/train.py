@@ -1,0 +1,347 @@
+"""Train a chapter's GAN from the command line, on one device or several, with the chapter's own ``train_step``.
+
+    python -m gan_course.train --list                          # the chapters it can train
+    python -m gan_course.train 03_dcgan --help                 # the chapter's parameters, defaults from its notebook
+    python -m gan_course.train 03_dcgan --steps 4000 --batch-size 128 --device cuda --amp
+    torchrun --nproc_per_node=2 -m gan_course.train 08_biggan --steps 20000 --device cuda
+
+The parameters are the chapter notebook's own ``parameters`` cell: its names (``--batch-size`` sets
+``BATCH_SIZE``), its defaults and its comments (the ``--help`` text) are read from the notebook, and its smoke
+settings (``--smoke``) from the cell that follows it, so the command line and the notebook cannot disagree on a
+default. The run is the notebook's main run: the same networks, ``Config``, ``Run`` name and run configuration, the
+same ``train_step`` and the same extras of its loop (BigGAN's EMA of G), so a run trained here resumes in the
+notebook (and one trained in the notebook resumes here) and the notebook's explorers show it. Checkpoints go where
+the notebook's go (``gan_course.paths.runs_dir()``, set by ``GAN_COURSE_BUILD`` or ``--out``), with the same
+resume, NaN guard and move-aside rules (``gan_course.training.Run``); the numbers go to
+``build/results/<chapter>.train.json``.
+
+Under ``torchrun`` each of the N processes trains on its own shard of every batch (``--batch-size`` is per
+process, so the step is that of one process on N x the batch); see ``gan_course.distributed``. ``--sync-bn``
+(the default for 08_biggan under torchrun, BigGAN's cross-replica batch norm) computes batch-norm statistics over all
+N shards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import contextlib
+import dataclasses
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import nbformat
+import torch
+
+from . import distributed, paths
+
+__all__ = ["CHAPTERS", "Parameter", "notebook_parameters", "parameters", "build", "train", "main"]
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+# ============================================================================ the notebook's parameters
+@dataclasses.dataclass(frozen=True)
+class Parameter:
+    """One assignment of a notebook's ``parameters`` cell: ``NAME = default  # help``."""
+
+    name: str
+    default: object
+    source: str            # the default as written in the notebook
+    help: str
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.lower().replace("_", "-")
+
+
+def _cells(chapter: str) -> tuple[str, str]:
+    """The source of the chapter notebook's ``parameters`` cell and of the settings cell after it (``if SMOKE:``
+    overrides, then values derived from the parameters), or "" when the next cell is something else."""
+    path = NOTEBOOKS / f"{chapter}.ipynb"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: gan_course.train reads each chapter's parameters from its "
+                                "notebook, so run it from a clone of the course (the notebooks/ folder beside "
+                                "gan_course/).")
+    nb = nbformat.read(path, as_version=4)
+    index = next((i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])), None)
+    if index is None:
+        raise ValueError(f"{path.name} has no cell tagged 'parameters'")
+    after = nb.cells[index + 1].source if index + 1 < len(nb.cells) else ""
+    return nb.cells[index].source, after if after.lstrip().startswith("if SMOKE:") else ""
+
+
+def notebook_parameters(chapter: str) -> dict[str, Parameter]:
+    """The chapter's parameters in the order of its ``parameters`` cell, with their defaults (evaluated as the
+    notebook evaluates them, ``SMOKE`` off) and the comment on their line."""
+    source, _ = _cells(chapter)
+    namespace = _execute(source, smoke=False)
+    lines = source.splitlines()
+    found = {}
+    for node in ast.parse(source).body:
+        if not isinstance(node, ast.Assign):
+            continue
+        targets = node.targets[0].elts if isinstance(node.targets[0], ast.Tuple) else node.targets
+        line = lines[node.lineno - 1]
+        comment = line.split("#", 1)[1].strip() if "#" in line else ""
+        for target in targets:
+            if isinstance(target, ast.Name) and target.id != "SMOKE":
+                found[target.id] = Parameter(target.id, namespace[target.id],
+                                             ast.get_source_segment(source, node.value) or "", comment)
+    return found
+
+
+def _execute(source: str, smoke: bool) -> dict:
+    previous = os.environ.get("GAN_COURSE_SMOKE")
+    os.environ["GAN_COURSE_SMOKE"] = "1" if smoke else "0"
+    try:
+        namespace: dict = {}
+        exec(compile(source, "<parameters>", "exec"), namespace)       # assignments only (checked by tests)
+        return namespace
+    finally:
+        if previous is None:
+            os.environ.pop("GAN_COURSE_SMOKE", None)
+        else:
+            os.environ["GAN_COURSE_SMOKE"] = previous
+
+
+def parameters(chapter: str, overrides: dict | None = None, smoke: bool = False) -> argparse.Namespace:
+    """The values the notebook's run would use: its ``parameters`` cell, then ``overrides`` (as papermill injects
+    them), then its settings cell: the ``if SMOKE:`` block (after which ``overrides`` are applied again: a value
+    asked for explicitly wins over a smoke setting) and what it derives. An unknown name is an error listing the
+    valid ones."""
+    known = notebook_parameters(chapter)
+    overrides = dict(overrides or {})
+    unknown = [k for k in overrides if k not in known]
+    if unknown:
+        raise ValueError(f"{chapter} has no parameter {', '.join(map(repr, unknown))}. Valid parameters: "
+                         + ", ".join(known))
+    source, settings = _cells(chapter)
+    namespace = _execute(source, smoke)
+    namespace.update(overrides)
+    namespace["SMOKE"] = smoke
+    for node in ast.parse(settings).body:          # the smoke settings, and values derived from the parameters
+        exec(compile(ast.Module([node], []), "<settings>", "exec"), namespace)
+        if isinstance(node, ast.If):                # what was asked for explicitly wins over the smoke settings
+            namespace.update(overrides)
+    return argparse.Namespace(**{k: namespace[k] for k in ["SMOKE", *known]})
+
+
+# ============================================================================ the chapters' main runs
+@dataclasses.dataclass
+class Job:
+    """What ``train`` needs of a chapter's main run, built exactly as its notebook builds it."""
+
+    run: object                                   # gan_course.training.Run
+    step: Callable[[], dict]                      # one iteration: the chapter's train_step, returns its logs
+    steps: int
+    batch_size: int
+    after_step: Callable[[int], None] | None = None
+    finish: Callable[[], None] | None = None
+    samples: Callable[[], torch.Tensor] | None = None
+    show_every: int = 100
+    evaluate: Callable[[], dict] | None = None   # numbers the notebook's loop logs every eval_every steps (rank 0)
+    eval_every: int = 0
+
+
+def _dcgan(p, device, sync_bn: bool) -> Job:
+    """Chapter 03's main run (Section 3 of the notebook)."""
+    from .data import load
+    from .metrics import evaluate
+    from .models import dcgan
+    from .sampling import normal, sample, sampler
+    from .training import Batches, Run
+    from .utils import seed_everything
+
+    dataset = load(p.DATASET, split="train", image_size=p.IMAGE_SIZE)
+    seed_everything(p.SEED)
+    G = dcgan.Generator(z_dim=p.Z_DIM, channels=1, image_size=p.IMAGE_SIZE, width=p.WIDTH, init_std=p.INIT_STD)
+    D = dcgan.Discriminator(channels=1, image_size=p.IMAGE_SIZE, width=p.WIDTH, leak=p.LEAK, init_std=p.INIT_STD)
+    G, D = (distributed.sync_batch_norm(m.to(device)) if sync_bn else m.to(device) for m in (G, D))
+    cfg = dcgan.Config(lr_G=p.LR, lr_D=p.LR, beta1=p.BETA1, batch_size=p.BATCH_SIZE)
+    opt_G, opt_D = dcgan.optimizers(G, D, cfg)
+    config = dict(dataclasses.asdict(cfg), dataset=p.DATASET, image_size=p.IMAGE_SIZE, z_dim=p.Z_DIM, width=p.WIDTH,
+                  leak=p.LEAK, init_std=p.INIT_STD, seed=p.SEED, eval_every=p.EVAL_EVERY, eval_n=p.EVAL_N)
+    run = Run("03_dcgan" + ("-smoke" if p.SMOKE else ""), {"G": G, "D": D}, {"G": opt_G, "D": opt_D}, config=config,
+              device=device, amp=p.AMP)
+    batches = run.attach(batches=Batches(dataset, p.BATCH_SIZE, seed=p.SEED, device=device))
+    z_fixed = normal(64, p.Z_DIM, generator=torch.Generator().manual_seed(p.SEED), device=device)
+
+    def measure():                           # the notebook's measure(G): FID and classes covered
+        m = evaluate(sampler(G, seed=p.SEED), p.DATASET, n=p.EVAL_N, data_options={"image_size": p.IMAGE_SIZE})
+        return {"fid": m["fid"], "classes_covered": m["classes_covered"]}
+
+    return Job(run, lambda: dcgan.train_step(run, G, D, batches, cfg), p.STEPS, p.BATCH_SIZE,
+               samples=lambda: sample(G, z_fixed), show_every=p.SHOW_EVERY, evaluate=measure,
+               eval_every=p.EVAL_EVERY)
+
+
+def _biggan(p, device, sync_bn: bool) -> Job:
+    """Chapter 08's main run (``train_biggan("08_biggan", STEPS)`` in the notebook), with its EMA of G."""
+    from .data import load
+    from .lab import spectra
+    from .models import biggan
+    from .sampling import generate, normal
+    from .training import EMA, Batches, Run
+    from .utils import seed_everything
+
+    data_options = {"layout": p.LAYOUT} if p.DATASET == "shapes" else {}
+    dataset = (load(p.DATASET, image_size=p.IMAGE_SIZE, **data_options) if p.DATASET == "shapes"
+               else load(p.DATASET))
+    n_classes = len(dataset.classes)
+    z_fixed = normal(100, p.Z_DIM, generator=torch.Generator().manual_seed(p.SEED + 1), device=device)
+    y_fixed = (torch.arange(100) % n_classes).to(device)
+    cfg = biggan.Config(lr_G=p.LR_G, lr_D=p.LR_D, betas=p.BETAS, adam_eps=p.ADAM_EPS, d_steps=p.D_STEPS,
+                        beta_ortho=p.BETA_ORTHO, ema_decay=p.EMA_DECAY, ema_start=p.EMA_START)
+    seed_everything(p.SEED)
+    G = biggan.Generator(z_dim=p.Z_DIM, n_classes=n_classes, ch=p.CH, shared_dim=p.SHARED_DIM,
+                         image_size=p.IMAGE_SIZE, attn_res=p.ATTN_RES).to(device)
+    D = biggan.Discriminator(n_classes=n_classes, ch=p.CH, image_size=p.IMAGE_SIZE, attn_res=p.ATTN_RES).to(device)
+    if sync_bn:
+        G = distributed.sync_batch_norm(G)
+    ema = EMA(G, cfg.ema_decay)
+    opt_G, opt_D = biggan.optimizers(G, D, cfg)
+    config = dict(dataclasses.asdict(cfg), dataset=p.DATASET, batch_size=p.BATCH_SIZE, image_size=p.IMAGE_SIZE,
+                  ch=p.CH, z_dim=p.Z_DIM, shared_dim=p.SHARED_DIM, attn_res=p.ATTN_RES, seed=p.SEED, amp=p.AMP,
+                  start=False, **data_options)
+    run = Run("08_biggan" + ("-smoke" if p.SMOKE else ""), {"G": G, "D": D, "G_ema": ema}, {"G": opt_G, "D": opt_D},
+              config=config, device=device, amp=p.AMP)
+    batches = run.attach(batches=Batches(dataset, p.BATCH_SIZE, seed=p.SEED, device=device))
+    recorder = run.attach(spectra=spectra.SpectraRecorder({"G": G, "D": D}, every=p.SPECTRA_EVERY))
+    def step():
+        recorder.record(run.step)
+        return biggan.train_step(run, G, D, batches, cfg)
+
+    def after_step(step):
+        if step >= cfg.ema_start:                 # the first update copies G, later ones average
+            ema.update()
+            biggan.refresh_spectral_norm(ema)
+
+    def finish():
+        recorder.record(run.step, force=True)
+        if int(ema.n_averaged) == 0:
+            ema.update()
+            biggan.refresh_spectral_norm(ema)
+
+    return Job(run, step, p.STEPS, p.BATCH_SIZE, after_step=after_step, finish=finish,
+               samples=lambda: generate(ema if run.step >= cfg.ema_start else G, z_fixed, y_fixed), show_every=100)
+
+
+CHAPTERS: dict[str, Callable] = {"03_dcgan": _dcgan, "08_biggan": _biggan}
+"""The chapters the command line trains, each built as its notebook's main run."""
+
+SYNC_BN_DEFAULT = {"08_biggan"}
+"""Chapters whose batch norms are cross-replica under torchrun unless ``--no-sync-bn`` (BigGAN, App. C)."""
+
+
+def build(chapter: str, overrides: dict | None = None, *, smoke: bool = False, device=None,
+          sync_bn: bool | None = None) -> tuple[Job, argparse.Namespace]:
+    """The chapter's main run with the notebook's parameters (``parameters``), on ``device`` (default: the
+    notebook's ``DEVICE``, or this rank's device under torchrun)."""
+    if chapter not in CHAPTERS:
+        raise ValueError(f"Unknown chapter {chapter!r}. The command line trains: {', '.join(CHAPTERS)}.")
+    p = parameters(chapter, overrides, smoke=smoke)
+    device = distributed.init(device if device is not None else p.DEVICE)
+    if sync_bn is None:
+        sync_bn = chapter in SYNC_BN_DEFAULT
+    return CHAPTERS[chapter](p, device, sync_bn and distributed.is_distributed()), p
+
+
+def train(chapter: str, overrides: dict | None = None, *, smoke: bool = False, device=None,
+          sync_bn: bool | None = None, compile: bool = False) -> dict:
+    """Build the chapter's main run (``build``), train it for its ``STEPS`` (resuming a checkpoint that fits) and
+    write ``build/results/<chapter>.train.json`` (rank 0). Returns the numbers written."""
+    job, p = build(chapter, overrides, smoke=smoke, device=device, sync_bn=sync_bn)
+    run = job.run
+    step_fn = torch.compile(job.step) if compile else job.step
+    start = time.time()
+    for step in run.steps(job.steps):
+        logs = step_fn()
+        if job.after_step is not None:
+            job.after_step(step)
+        run.log(**logs)
+        if job.evaluate is not None and run.every(job.eval_every) and distributed.is_main():
+            run.log_local(**job.evaluate())
+        if job.samples is not None and run.every(job.show_every):
+            run.show(samples=job.samples(), keys=None)
+    if job.finish is not None:
+        job.finish()
+    numbers = dict(steps=run.step, batch_size_per_rank=job.batch_size, world_size=distributed.world_size(),
+                   global_batch_size=job.batch_size * distributed.world_size(), train_time_s=round(run.elapsed, 2),
+                   images_per_s=round(run.images_per_second(job.batch_size * distributed.world_size()), 1),
+                   device=str(run.device), amp=str(run.amp_dtype).replace("torch.", "") if run.amp else "off", compile=compile, resumed=run.resumed,
+                   wall_time_s=round(time.time() - start, 2), checkpoint=str(run.checkpoint_path),
+                   **{f"last_{k}": round(run.history.mean_last(k, 20), 4) for k in run.history.keys()[:6]})
+    if distributed.is_main():
+        paths.record_result(f"{chapter}.train", **numbers)
+    distributed.barrier()
+    return numbers
+
+
+# ============================================================================ the command line
+def _value(text: str):
+    """A command-line value as the notebook would write it: a Python literal (2e-4, (64, 64), None, True) or a
+    plain string ("shapes")."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _parser(chapter: str | None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m gan_course.train", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train a chapter's main run with its own train_step (checkpoints resume in the notebook).",
+        epilog=f"Chapters: {', '.join(CHAPTERS)}. `python -m gan_course.train CHAPTER --help` lists its "
+               "parameters. Under torchrun --nproc_per_node=N each process trains on its own shard of every batch.")
+    parser.add_argument("chapter", help=f"one of {', '.join(CHAPTERS)}")
+    parser.add_argument("--list", action="store_true", help="list the chapters and exit")
+    parser.add_argument("--smoke", action="store_true", help="the notebook's smoke settings (a seconds-long check)")
+    parser.add_argument("--out", type=Path, default=None, help="build directory (default: $GAN_COURSE_BUILD or build/)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the training step")
+    parser.add_argument("--sync-bn", dest="sync_bn", action="store_true", default=None,
+                        help="cross-replica batch norm under torchrun (default for 08_biggan)")
+    parser.add_argument("--no-sync-bn", dest="sync_bn", action="store_false")
+    if chapter in CHAPTERS:
+        group = parser.add_argument_group(f"{chapter}'s parameters (defaults from notebooks/{chapter}.ipynb)")
+        for param in notebook_parameters(chapter).values():
+            if param.name == "AMP":
+                group.add_argument("--amp", dest="AMP", action="store_true", default=None,
+                                   help=f"mixed precision (default {param.source}) {param.help}")
+                continue
+            group.add_argument(param.flag, dest=param.name, type=_value, default=None, metavar=param.name,
+                               help=f"default {param.source}. {param.help}".replace("%", "%%"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("--list", "-l"):
+        print("Chapters the command line trains: " + ", ".join(CHAPTERS))
+        return 0
+    chapter = argv[0] if not argv[0].startswith("-") else None
+    if chapter is not None and chapter not in CHAPTERS:
+        _parser(None).error(f"unknown chapter {chapter!r}; valid choices: {', '.join(CHAPTERS)}")
+    args = _parser(chapter).parse_args(argv)
+    if args.list:
+        print("Chapters the command line trains: " + ", ".join(CHAPTERS))
+        return 0
+    if args.out is not None:
+        os.environ["GAN_COURSE_BUILD"] = str(args.out.resolve())
+    known = notebook_parameters(args.chapter)
+    overrides = {name: getattr(args, name) for name in known if getattr(args, name, None) is not None}
+    with contextlib.ExitStack() as stack:
+        stack.callback(distributed.shutdown)
+        numbers = train(args.chapter, overrides, smoke=args.smoke, sync_bn=args.sync_bn, compile=args.compile)
+        main_rank = distributed.is_main()
+    if main_rank:
+        print(json.dumps(numbers, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
