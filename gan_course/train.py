@@ -231,7 +231,68 @@ def _biggan(p, device, sync_bn: bool) -> Job:
                samples=lambda: generate(ema if run.step >= cfg.ema_start else G, z_fixed, y_fixed), show_every=100)
 
 
-CHAPTERS: dict[str, Callable] = {"03_dcgan": _dcgan, "08_biggan": _biggan}
+def _stylegan_xl(p, device, sync_bn: bool) -> Job:
+    """Chapter 10's main run (Section 3 of the notebook): progressive growing, the projected discriminator on the
+    course classifier's (and, with ``FEATURE_NETS`` holding "vit", the TinyViT's) frozen features, classifier
+    guidance; G's weights kept at step ``COMPARE_STEPS`` for the notebook's Section 5."""
+    from .data import load
+    from .files import atomic_save
+    from .lab import stylegan_xl as lab
+    from .metrics import course_classifier
+    from .models import stylegan_xl as xl
+    from .training import Batches, Run
+    from .utils import seed_everything
+
+    cfg = xl.Config(z_dim=p.Z_DIM, w_dim=p.W_DIM, mapping_layers=p.MAPPING_LAYERS,
+                    pretrained_embeddings=p.PRETRAINED_EMBEDDINGS, projected=p.PROJECTED_D,
+                    feature_nets=p.FEATURE_NETS, augment=p.AUGMENT, progressive=p.PROGRESSIVE,
+                    stage_steps=p.STAGE_STEPS, lambda_cg=p.LAMBDA_CG, guidance_from=p.GUIDANCE_FROM, lr_G=p.LR_G,
+                    lr_D=p.LR_D, betas=p.BETAS)
+    glyphs = load(p.DATASET, image_size=p.IMAGE_SIZE)
+    n_classes, channels = len(glyphs.classes), glyphs.images.shape[1]
+    classifier = course_classifier(p.DATASET, device=device)
+    class_features = xl.class_embeddings_from_classifier(classifier, glyphs, n_per_class=p.N_PER_CLASS, seed=p.SEED)
+    uses_vit = cfg.projected and "vit" in cfg.feature_nets
+    vit = None
+    if uses_vit:                                      # the notebook's Section 2 (cached: a re-run loads it)
+        from .metrics.tiny_vit import train_tiny_vit
+
+        vit = train_tiny_vit(glyphs, load(p.DATASET, split="test", image_size=p.IMAGE_SIZE), steps=p.VIT_STEPS,
+                             batch_size=p.VIT_BATCH, lr=p.VIT_LR, seed=p.SEED, device=device,
+                             name="10_stylegan_xl-tinyvit" + ("-smoke" if p.SMOKE else ""))[0]
+    seed_everything(p.SEED)
+    G = xl.Generator(z_dim=cfg.z_dim, n_classes=n_classes, w_dim=cfg.w_dim, channels=channels,
+                     image_size=p.IMAGE_SIZE, widths=p.WIDTHS, mapping_layers=cfg.mapping_layers,
+                     class_features=class_features if cfg.pretrained_embeddings else None).to(device)
+    if cfg.projected:
+        nets = {"cnn": lambda: xl.ClassifierPyramid(course_classifier(p.DATASET)),
+                "vit": lambda: xl.ViTPyramid(vit, p.VIT_LAYERS)}
+        D = xl.ProjectedDiscriminator(feature_networks=[nets[name]() for name in cfg.feature_nets],
+                                      n_classes=n_classes, mix_channels=cfg.mix_channels, augment=cfg.augment,
+                                      seed=p.SEED, embed_dim=class_features.shape[1],
+                                      class_features=class_features if cfg.pretrained_embeddings else None)
+    else:
+        D = lab.StandardDiscriminator(n_classes=n_classes, channels=channels, image_size=p.IMAGE_SIZE,
+                                      augment=cfg.augment)
+    D = D.to(device)
+    config = dict(dataclasses.asdict(cfg), dataset=p.DATASET, image_size=p.IMAGE_SIZE, batch_size=p.BATCH_SIZE,
+                  widths=p.WIDTHS, n_per_class=p.N_PER_CLASS, amp=p.AMP, seed=p.SEED, keep_at=p.COMPARE_STEPS,
+                  vit=dict(steps=p.VIT_STEPS, batch=p.VIT_BATCH, lr=p.VIT_LR, layers=p.VIT_LAYERS) if uses_vit
+                  else None)
+    run = Run("10_stylegan_xl" + ("-smoke" if p.SMOKE else ""), {"G": G, "D": D}, xl.optimizers(G, D, cfg),
+              config=config, device=device, amp=p.AMP)
+    batches = run.attach(batches=Batches(glyphs, p.BATCH_SIZE, seed=p.SEED, device=device))
+    c_show = torch.arange(60) % n_classes
+
+    def after_step(step):
+        if step + 1 == p.COMPARE_STEPS and distributed.is_main():   # G at the comparison runs' budget
+            atomic_save(G.state_dict(), lab.snapshot_path(run, p.COMPARE_STEPS))
+
+    return Job(run, lambda: xl.train_step(run, G, D, batches, cfg, classifier=classifier), p.STEPS, p.BATCH_SIZE,
+               after_step=after_step, samples=lambda: xl.sample(G, c_show, seed=p.SEED), show_every=100)
+
+
+CHAPTERS: dict[str, Callable] = {"03_dcgan": _dcgan, "08_biggan": _biggan, "10_stylegan_xl": _stylegan_xl}
 """The chapters the command line trains, each built as its notebook's main run."""
 
 SYNC_BN_DEFAULT = {"08_biggan"}
