@@ -231,6 +231,43 @@ def _biggan(p, device, sync_bn: bool) -> Job:
                samples=lambda: generate(ema if run.step >= cfg.ema_start else G, z_fixed, y_fixed), show_every=100)
 
 
+def _sagan(p, device, sync_bn: bool) -> Job:
+    """Chapter 07's main run (Section 3 of the notebook): spectral norm on G and D, TTUR, hinge loss, with its
+    ``Monitor`` (spectra every ``SPECTRA_EVERY`` updates; FID, samples every ``EVAL_EVERY``, on rank 0)."""
+    from .data import load
+    from .lab import sagan as lab
+    from .models import sagan
+    from .sampling import normal
+    from .training import Batches, Run
+    from .utils import seed_everything
+
+    data_options = {"layout": p.LAYOUT} if p.DATASET == "shapes" else {}
+    dataset = load(p.DATASET, image_size=p.IMAGE_SIZE, **data_options)
+    n_classes = len(dataset.classes)
+    seed_everything(p.SEED)
+    G = sagan.Generator(z_dim=p.Z_DIM, n_classes=n_classes, ch=p.CH, image_size=p.IMAGE_SIZE,
+                        attn_res=p.G_ATTN_RES).to(device)
+    D = sagan.Discriminator(n_classes=n_classes, ch=p.CH, image_size=p.IMAGE_SIZE, attn_res=p.D_ATTN_RES).to(device)
+    cfg = sagan.Config(lr_G=p.LR_G, lr_D=p.LR_D, betas=p.BETAS, n_dis=p.N_DIS)
+    opt_G, opt_D = sagan.optimizers(G, D, cfg)
+    config = dict(dataclasses.asdict(cfg), batch_size=p.BATCH_SIZE, seed=p.SEED, sn_G=True, sn_D=True,
+                  eval_every=p.EVAL_EVERY, dataset=p.DATASET, image_size=p.IMAGE_SIZE, z_dim=p.Z_DIM, ch=p.CH,
+                  attn=[p.G_ATTN_RES, p.D_ATTN_RES], amp=p.AMP, **data_options)
+    run = Run("07_sagan" + ("-smoke" if p.SMOKE else ""), {"G": G, "D": D}, {"G": opt_G, "D": opt_D},
+              config=config, device=device, amp=p.AMP)
+    batches = run.attach(batches=Batches(dataset, p.BATCH_SIZE, seed=p.SEED, device=device))
+    z_fixed = normal(40, p.Z_DIM, generator=torch.Generator().manual_seed(p.SEED))
+    y_fixed = torch.arange(40) % n_classes
+    monitor = run.attach(monitor=lab.Monitor(G, D, p.DATASET, z_fixed, y_fixed, n=p.EVAL_N, device=device,
+                                             data_options=data_options, spectra_every=p.SPECTRA_EVERY))
+    if not monitor.steps and distributed.is_main():
+        monitor.record(0)                             # FID, samples and spectra before training
+    return Job(run, lambda: sagan.train_step(run, G, D, batches, cfg), p.STEPS, p.BATCH_SIZE,
+               after_step=lambda step: monitor.track(step + 1), evaluate=lambda: monitor.record(run.step + 1),
+               eval_every=p.EVAL_EVERY, samples=lambda: monitor.at(run.step + 1)["samples"],
+               show_every=p.EVAL_EVERY)
+
+
 def _stylegan_xl(p, device, sync_bn: bool) -> Job:
     """Chapter 10's main run (Section 3 of the notebook): progressive growing, the projected discriminator on the
     course classifier's (and, with ``FEATURE_NETS`` holding "vit", the TinyViT's) frozen features, classifier
@@ -292,7 +329,8 @@ def _stylegan_xl(p, device, sync_bn: bool) -> Job:
                after_step=after_step, samples=lambda: xl.sample(G, c_show, seed=p.SEED), show_every=100)
 
 
-CHAPTERS: dict[str, Callable] = {"03_dcgan": _dcgan, "08_biggan": _biggan, "10_stylegan_xl": _stylegan_xl}
+CHAPTERS: dict[str, Callable] = {"03_dcgan": _dcgan, "07_sagan": _sagan, "08_biggan": _biggan,
+                                 "10_stylegan_xl": _stylegan_xl}
 """The chapters the command line trains, each built as its notebook's main run."""
 
 SYNC_BN_DEFAULT = {"08_biggan"}
@@ -327,7 +365,7 @@ def train(chapter: str, overrides: dict | None = None, *, smoke: bool = False, d
         run.log(**logs)
         if job.evaluate is not None and run.every(job.eval_every) and distributed.is_main():
             run.log_local(**job.evaluate())
-        if job.samples is not None and run.every(job.show_every):
+        if job.samples is not None and run.every(job.show_every) and distributed.is_main():
             run.show(samples=job.samples(), keys=None)
     if job.finish is not None:
         job.finish()

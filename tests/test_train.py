@@ -113,7 +113,7 @@ def _notebook_main_run(chapter: str, tmp_path: Path) -> dict:
 
     nb = nbformat.read(ROOT / "notebooks" / f"{chapter}.ipynb", as_version=4)
     marker = {"03_dcgan": "for _ in run.steps(STEPS):", "08_biggan": 'train_biggan("08_biggan", STEPS)',
-              "10_stylegan_xl": "for step in run.steps(STEPS):"}[chapter]
+              "07_sagan": "for step in run.steps(STEPS):", "10_stylegan_xl": "for step in run.steps(STEPS):"}[chapter]
     last = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and marker in c.source)
     nb.cells = [c for c in nb.cells[:last + 1] if c.cell_type == "code"]
     nb.cells.append(nbformat.v4.new_code_cell(
