@@ -45,6 +45,10 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 
 # ============================================================================ the notebook's parameters
+EVERY_CHAPTER = {"AMP": False}
+"""Settings every chapter takes on the command line, with these defaults where its notebook has no such parameter
+(06 and 09 train in full precision in the notebook; ``--amp`` still runs them under autocast here)."""
+
 @dataclasses.dataclass(frozen=True)
 class Parameter:
     """One assignment of a notebook's ``parameters`` cell: ``NAME = default  # help``."""
@@ -116,19 +120,19 @@ def parameters(chapter: str, overrides: dict | None = None, smoke: bool = False)
     valid ones."""
     known = notebook_parameters(chapter)
     overrides = dict(overrides or {})
-    unknown = [k for k in overrides if k not in known]
+    unknown = [k for k in overrides if k not in known and k not in EVERY_CHAPTER]
     if unknown:
         raise ValueError(f"{chapter} has no parameter {', '.join(map(repr, unknown))}. Valid parameters: "
                          + ", ".join(known))
     source, settings = _cells(chapter)
-    namespace = _execute(source, smoke)
+    namespace = {**EVERY_CHAPTER, **_execute(source, smoke)}
     namespace.update(overrides)
     namespace["SMOKE"] = smoke
     for node in ast.parse(settings).body:          # the smoke settings, and values derived from the parameters
         exec(compile(ast.Module([node], []), "<settings>", "exec"), namespace)
         if isinstance(node, ast.If):                # what was asked for explicitly wins over the smoke settings
             namespace.update(overrides)
-    return argparse.Namespace(**{k: namespace[k] for k in ["SMOKE", *known]})
+    return argparse.Namespace(**{k: namespace[k] for k in ["SMOKE", *EVERY_CHAPTER, *known]})
 
 
 # ============================================================================ the chapters' main runs
@@ -146,6 +150,82 @@ class Job:
     show_every: int = 100
     evaluate: Callable[[], dict] | None = None   # numbers the notebook's loop logs every eval_every steps (rank 0)
     eval_every: int = 0
+
+
+def _gan(p, device, sync_bn: bool) -> Job:
+    """Chapter 01's main run (Section 3 of the notebook): Algorithm 1 with the non-saturating generator loss."""
+    from .data import load
+    from .models import gan
+    from .sampling import generate, normal
+    from .training import Batches, Run
+    from .utils import seed_everything
+
+    dataset = load(p.DATASET, split="train")
+    seed_everything(p.SEED)
+    G = gan.Generator(z_dim=p.Z_DIM, out_shape=(1, 28, 28), hidden=p.G_HIDDEN).to(device)
+    D = gan.Discriminator(in_shape=(1, 28, 28), hidden=p.D_HIDDEN, unit="maxout", pieces=p.MAXOUT_PIECES,
+                          dropout=p.DROPOUT, input_dropout=p.INPUT_DROPOUT).to(device)
+    cfg = gan.Config(k=p.K, generator_loss="nonsaturating", lr_G=p.LR, lr_D=p.LR, beta1=p.BETA1)
+    opt_G, opt_D = gan.optimizers(G, D, cfg)
+    config = dict(dataclasses.asdict(cfg), dataset=p.DATASET, batch_size=p.BATCH_SIZE, z_dim=p.Z_DIM,
+                  g_hidden=p.G_HIDDEN, d_hidden=p.D_HIDDEN, pieces=p.MAXOUT_PIECES, dropout=p.DROPOUT,
+                  input_dropout=p.INPUT_DROPOUT, seed=p.SEED, amp=p.AMP)
+    run = Run("01_gan" + ("-smoke" if p.SMOKE else ""), {"G": G, "D": D}, {"G": opt_G, "D": opt_D}, config=config,
+              device=device, amp=p.AMP)
+    batches = run.attach(batches=Batches(dataset, p.BATCH_SIZE, seed=p.SEED, device=device))
+    z_fixed = normal(64, p.Z_DIM, generator=torch.Generator().manual_seed(p.SEED), device=device)
+    return Job(run, lambda: gan.train_step(run, G, D, batches, cfg), p.STEPS, p.BATCH_SIZE,
+               samples=lambda: generate(G, z_fixed), show_every=500)
+
+
+def _cgan(p, device, sync_bn: bool) -> Job:
+    """Chapter 02's main run (Section 3 of the notebook): Eq. 2 with paired labels, an EMA of G, the conditioning
+    agreement every ``EVAL_EVERY`` steps (rank 0) and the players kept at ``BRANCH_STEP`` for Section 5."""
+    from .data import load
+    from .lab import cgan as cgan_lab
+    from .metrics import course_classifier
+    from .models import cgan
+    from .sampling import sample
+    from .training import EMA, Batches, Run
+    from .utils import seed_everything
+
+    dataset = load(p.DATASET, split="train", image_size=28)
+    K = len(dataset.classes)
+    seed_everything(p.SEED)
+    G = cgan.Generator(z_dim=p.Z_DIM, num_classes=K, out_shape=(1, 28, 28), hidden=p.G_HIDDEN,
+                       batch_norm=p.G_BATCH_NORM).to(device)
+    D = cgan.Discriminator(in_shape=(1, 28, 28), num_classes=K, hidden=p.D_HIDDEN, unit=p.D_UNIT,
+                           dropout=p.DROPOUT).to(device)
+    if sync_bn:
+        G = distributed.sync_batch_norm(G)
+    classifier = course_classifier(p.DATASET, device=device)
+    cfg = cgan.Config(lr_G=p.LR, lr_D=p.LR, beta1=p.BETA1, label_mode="paired", shuffle_seed=p.SEED)
+    opt_G, opt_D = cgan.optimizers(G, D, cfg)
+    ema = EMA(G, p.EMA_DECAY)
+    config = dict(dataclasses.asdict(cfg), dataset=p.DATASET, batch_size=p.BATCH_SIZE, z_dim=p.Z_DIM,
+                  g_hidden=p.G_HIDDEN, g_batch_norm=p.G_BATCH_NORM, d_hidden=p.D_HIDDEN, d_unit=p.D_UNIT,
+                  dropout=p.DROPOUT, ema_decay=p.EMA_DECAY, seed=p.SEED, amp=p.AMP)
+    run = Run("02_cgan" + ("-smoke" if p.SMOKE else ""), {"G": G, "D": D, "G_ema": ema}, {"G": opt_G, "D": opt_D},
+              config=config, device=device, amp=p.AMP)
+    batches = run.attach(batches=Batches(dataset, p.BATCH_SIZE, seed=p.SEED, device=device))
+    z_fixed = torch.randn(K, p.Z_DIM, generator=torch.Generator().manual_seed(p.SEED)).to(device)
+    z_grid, y_grid = cgan_lab.class_grid_inputs(z_fixed, range(K))
+
+    def after_step(step):
+        ema.update()
+        if step + 1 == p.BRANCH_STEP and distributed.is_main():      # the players at BRANCH_STEP, for Section 5
+            run.dir.mkdir(parents=True, exist_ok=True)
+            torch.save({"G": G.state_dict(), "D": D.state_dict(), "opt_G": opt_G.state_dict(),
+                        "opt_D": opt_D.state_dict()}, run.dir / "branch.pt")
+
+    def measure():
+        return {"agreement": cgan_lab.conditioning_report(G, classifier, n_noise=p.EVAL_NOISE, seed=p.SEED).agreement,
+                "agreement_ema": cgan_lab.conditioning_report(ema.module, classifier, n_noise=p.EVAL_NOISE,
+                                                              seed=p.SEED).agreement}
+
+    return Job(run, lambda: cgan.train_step(run, G, D, batches, cfg), p.STEPS, p.BATCH_SIZE, after_step=after_step,
+               evaluate=measure, eval_every=p.EVAL_EVERY, samples=lambda: sample(ema.module, z_grid, y_grid),
+               show_every=p.EVAL_EVERY)
 
 
 def _dcgan(p, device, sync_bn: bool) -> Job:
@@ -229,6 +309,75 @@ def _biggan(p, device, sync_bn: bool) -> Job:
 
     return Job(run, step, p.STEPS, p.BATCH_SIZE, after_step=after_step, finish=finish,
                samples=lambda: generate(ema if run.step >= cfg.ema_start else G, z_fixed, y_fixed), show_every=100)
+
+
+def _infogan(p, device, sync_bn: bool) -> Job:
+    """Chapter 04's main run (Section 3 of the notebook): D and Q on L_D - lambda L_I, then G."""
+    from .data import load
+    from .models import infogan as ig
+    from .sampling import sample
+    from .training import Batches, Run
+    from .utils import seed_everything
+
+    latent = ig.Latent(z_dim=p.Z_DIM, categories=p.CATEGORIES, continuous=p.CONTINUOUS)
+    dataset = load(p.DATASET, split="train", classes="digits") if p.DATASET == "glyphs" else load(p.DATASET)
+    seed_everything(p.SEED)
+    G = ig.Generator(latent=latent, channels=1, image_size=28, width=p.WIDTH, hidden=p.HIDDEN).to(device)
+    D = ig.Discriminator(latent=latent, channels=1, image_size=28, width=p.WIDTH, hidden=p.HIDDEN).to(device)
+    if sync_bn:
+        G, D = distributed.sync_batch_norm(G), distributed.sync_batch_norm(D)
+    cfg = ig.Config(lambda_cat=p.LAMBDA_CAT, lambda_cont=p.LAMBDA_CONT, lr_G=p.LR_G, lr_D=p.LR_D, beta1=p.BETA1,
+                    batch_size=p.BATCH_SIZE)
+    opt_G, opt_D = ig.optimizers(G, D, cfg)
+    config = dict(dataclasses.asdict(cfg), dataset=p.DATASET, latent=vars(latent), width=p.WIDTH, hidden=p.HIDDEN,
+                  seed=p.SEED)
+    run = Run("04_infogan" + ("-smoke" if p.SMOKE else ""), {"G": G, "D": D}, {"G": opt_G, "D": opt_D},
+              config=config, device=device, amp=p.AMP)
+    batches = run.attach(batches=Batches(dataset, p.BATCH_SIZE, seed=p.SEED, device=device))
+    z_fixed = torch.randn(8, p.Z_DIM, generator=torch.Generator().manual_seed(p.SEED)).repeat_interleave(
+        p.CATEGORIES, 0)
+    c_fixed = torch.arange(p.CATEGORIES).repeat(8)
+    fixed = (z_fixed.to(device), c_fixed.to(device), torch.zeros(len(z_fixed), p.CONTINUOUS, device=device))
+    return Job(run, lambda: ig.train_step(run, G, D, batches, cfg), p.STEPS, p.BATCH_SIZE,
+               samples=lambda: sample(G, *fixed), show_every=500)
+
+
+def _wgan(p, device, sync_bn: bool) -> Job:
+    """Chapter 06's main run (Section 3 of the notebook): WGAN-GP (Gulrajani et al., Algorithm 1), FID every
+    ``EVAL_EVERY`` steps and the samples kept for Section 5 (rank 0)."""
+    from .data import load
+    from .metrics import evaluate
+    from .models import wgan
+    from .sampling import sample, sampler
+    from .training import Batches, Run
+    from .utils import seed_everything
+
+    dataset = load(p.DATASET, split="train", image_size=p.IMAGE_SIZE)
+    seed_everything(p.SEED)
+    G = wgan.Generator(z_dim=p.Z_DIM, channels=1, image_size=p.IMAGE_SIZE, width=p.WIDTH).to(device)
+    f = wgan.Critic(channels=1, image_size=p.IMAGE_SIZE, width=p.WIDTH, norm=p.CRITIC_NORM).to(device)
+    if sync_bn:
+        G = distributed.sync_batch_norm(G)
+    cfg = wgan.Config(variant="gp", batch_size=p.BATCH_SIZE, n_critic=p.N_CRITIC, lr=p.LR_GP, betas=p.BETAS_GP,
+                      lambda_gp=p.LAMBDA_GP)
+    opt_G, opt_f = wgan.optimizers(G, f, cfg)
+    config = dict(dataclasses.asdict(cfg), dataset=p.DATASET, image_size=p.IMAGE_SIZE, z_dim=p.Z_DIM, width=p.WIDTH,
+                  critic_norm=p.CRITIC_NORM, seed=p.SEED, eval_every=p.EVAL_EVERY, eval_n=p.EVAL_N)
+    run = Run("06_wgan" + ("-smoke" if p.SMOKE else ""), {"G": G, "D": f}, {"G": opt_G, "D": opt_f}, config=config,
+              device=device, amp=p.AMP)
+    batches = run.attach(batches=Batches(dataset, p.BATCH_SIZE, seed=p.SEED, device=device))
+    z_fixed = torch.randn(64, p.Z_DIM, generator=torch.Generator().manual_seed(p.SEED)).to(device)
+
+    def measure():
+        t = time.time()
+        m = evaluate(sampler(G, p.SEED), p.DATASET, n=p.EVAL_N, data_options=dict(image_size=p.IMAGE_SIZE))
+        samples = sample(G, z_fixed)
+        run.dir.mkdir(parents=True, exist_ok=True)
+        torch.save(samples, run.dir / f"samples-{run.step + 1:05d}.pt")   # kept for the notebook's Section 5
+        return dict(fid=m["fid"], classes_covered=m["classes_covered"], eval_s=time.time() - t)
+
+    return Job(run, lambda: wgan.train_step(run, G, f, batches, cfg), p.STEPS, p.BATCH_SIZE, evaluate=measure,
+               eval_every=p.EVAL_EVERY, samples=lambda: sample(G, z_fixed), show_every=p.EVAL_EVERY)
 
 
 def _sagan(p, device, sync_bn: bool) -> Job:
@@ -329,7 +478,8 @@ def _stylegan_xl(p, device, sync_bn: bool) -> Job:
                after_step=after_step, samples=lambda: xl.sample(G, c_show, seed=p.SEED), show_every=100)
 
 
-CHAPTERS: dict[str, Callable] = {"03_dcgan": _dcgan, "07_sagan": _sagan, "08_biggan": _biggan,
+CHAPTERS: dict[str, Callable] = {"01_gan": _gan, "02_cgan": _cgan, "03_dcgan": _dcgan, "04_infogan": _infogan,
+                                 "06_wgan": _wgan, "07_sagan": _sagan, "08_biggan": _biggan,
                                  "10_stylegan_xl": _stylegan_xl}
 """The chapters the command line trains, each built as its notebook's main run."""
 
@@ -414,6 +564,9 @@ def _parser(chapter: str | None) -> argparse.ArgumentParser:
                 continue
             group.add_argument(param.flag, dest=param.name, type=_value, default=None, metavar=param.name,
                                help=f"default {param.source}. {param.help}".replace("%", "%%"))
+        if "AMP" not in notebook_parameters(chapter):
+            group.add_argument("--amp", dest="AMP", action="store_true", default=None,
+                               help="mixed precision (the notebook itself trains this chapter in full precision)")
     return parser
 
 
@@ -432,7 +585,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.out is not None:
         os.environ["GAN_COURSE_BUILD"] = str(args.out.resolve())
     known = notebook_parameters(args.chapter)
-    overrides = {name: getattr(args, name) for name in known if getattr(args, name, None) is not None}
+    overrides = {name: getattr(args, name) for name in [*known, *EVERY_CHAPTER]
+                 if getattr(args, name, None) is not None}
     with contextlib.ExitStack() as stack:
         stack.callback(distributed.shutdown)
         numbers = train(args.chapter, overrides, smoke=args.smoke, sync_bn=args.sync_bn, compile=args.compile)

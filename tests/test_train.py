@@ -97,12 +97,12 @@ def test_mixed_precision_path_runs_on_the_cpu_in_bfloat16(chapter, build):
         x = torch.ones(2, 2) @ torch.ones(2, 2)
     assert x.dtype == torch.bfloat16                          # autocast is active on this CPU build
     hook = torch.nn.modules.module.register_module_forward_hook(
-        lambda m, i, o: seen.append(o.dtype) if torch.is_tensor(o) and isinstance(m, torch.nn.Conv2d) else None)
+        lambda m, i, o: seen.append(o.dtype) if torch.is_tensor(o) and isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)) else None)
     try:
         logs = job.step()
     finally:
         hook.remove()
-    assert torch.bfloat16 in seen, "no convolution ran in bfloat16: the step ignored run.autocast()"
+    assert torch.bfloat16 in seen, "no convolution or linear layer ran in bfloat16: the step ignored run.autocast()"
     assert all(math.isfinite(float(v)) for v in logs.values())
 
 
@@ -112,7 +112,9 @@ def _notebook_main_run(chapter: str, tmp_path: Path) -> dict:
     from nbclient import NotebookClient
 
     nb = nbformat.read(ROOT / "notebooks" / f"{chapter}.ipynb", as_version=4)
-    marker = {"03_dcgan": "for _ in run.steps(STEPS):", "08_biggan": 'train_biggan("08_biggan", STEPS)',
+    marker = {"01_gan": "for _step in run.steps(STEPS):", "02_cgan": "for step in run.steps(STEPS):",
+              "04_infogan": "for _step in run.steps(STEPS):", "06_wgan": "for _step in run.steps(STEPS):",
+              "03_dcgan": "for _ in run.steps(STEPS):", "08_biggan": 'train_biggan("08_biggan", STEPS)',
               "07_sagan": "for step in run.steps(STEPS):", "10_stylegan_xl": "for step in run.steps(STEPS):"}[chapter]
     last = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and marker in c.source)
     nb.cells = [c for c in nb.cells[:last + 1] if c.cell_type == "code"]
