@@ -94,3 +94,15 @@ def record_result(chapter: str, **numbers) -> Path:
     tmp.write_text(json.dumps(clean, indent=2, sort_keys=True))
     os.replace(tmp, path)
     return path
+
+
+def real_data_root(explicit: str | os.PathLike | None = None) -> str | None:
+    """Where real datasets (e.g. facades pairs) are read from: ``explicit`` (a notebook's ``DATA_ROOT``), else
+    ``$GAN_COURSE_DATA``, else the course's shared copies beside the project (``../shared/datasets``), else None."""
+    if explicit:
+        return str(explicit)
+    if os.environ.get("GAN_COURSE_DATA"):
+        return os.environ["GAN_COURSE_DATA"]
+    root = project_root()
+    shared = root.parent / "shared" / "datasets" if root is not None else None
+    return str(shared) if shared is not None and shared.is_dir() else None

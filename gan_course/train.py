@@ -342,6 +342,45 @@ def _infogan(p, device, sync_bn: bool) -> Job:
                samples=lambda: sample(G, *fixed), show_every=500)
 
 
+def _pix2pix(p, device, sync_bn: bool) -> Job:
+    """Chapter 05's main run (Section 3 of the notebook): the U-Net G and PatchGAN D on L_cGAN + lambda L1."""
+    import math
+
+    from .data import load
+    from .lab import pix2pix as lab
+    from .models import pix2pix
+    from .training import Batches, Run
+    from .utils import seed_everything
+
+    if p.DATASET == "glyph-pairs":
+        train_set = load(p.DATASET, "train", image_size=p.IMAGE_SIZE, source=p.SOURCE_STYLE, target=p.TARGET_STYLE)
+        test_set = load(p.DATASET, "test", image_size=p.IMAGE_SIZE, source=p.SOURCE_STYLE, target=p.TARGET_STYLE)
+    else:
+        train_set = load(p.DATASET, "train", image_size=p.IMAGE_SIZE, root=paths.real_data_root(p.DATA_ROOT))
+        test_set = load(p.DATASET, "test", image_size=p.IMAGE_SIZE, root=paths.real_data_root(p.DATA_ROOT))
+    c_in, c_out = train_set.images.shape[1], train_set.images_b.shape[1]
+    seed_everything(p.SEED)
+    G = pix2pix.UNetGenerator(in_channels=c_in, out_channels=c_out, num_downs=int(math.log2(p.IMAGE_SIZE)),
+                              ngf=p.NGF, dropout=p.DROPOUT).to(device)
+    D = pix2pix.PatchDiscriminator(in_channels=c_in + c_out, ndf=p.NDF, n_layers=p.N_LAYERS_D).to(device)
+    if sync_bn:
+        G, D = distributed.sync_batch_norm(G), distributed.sync_batch_norm(D)
+    cfg = pix2pix.Config(lambda_l1=p.LAMBDA_L1, lr=p.LR, beta1=p.BETA1)
+    config = dict(dataclasses.asdict(cfg), dataset=p.DATASET, source=p.SOURCE_STYLE, target=p.TARGET_STYLE,
+                  image_size=p.IMAGE_SIZE, batch_size=p.BATCH_SIZE, dropout=p.DROPOUT, ngf=p.NGF, ndf=p.NDF,
+                  n_layers_d=p.N_LAYERS_D, seed=p.SEED, amp=p.AMP)
+    run = Run("05_pix2pix" + ("-smoke" if p.SMOKE else ""), {"G": G, "D": D}, pix2pix.optimizers(G, D, cfg),
+              config=config, device=device, amp=p.AMP, checkpoint_every=250)
+    batches = run.attach(batches=Batches(train_set, p.BATCH_SIZE, seed=p.SEED, device=device))
+    x_fixed, y_fixed = (t.to(device) for t in test_set.get_batch(torch.arange(12)))
+
+    def triplets():                                   # (x_i, G(x_i), y_i), two triplets per row of 6
+        return torch.stack([x_fixed.cpu(), lab.translate(G, x_fixed).cpu(), y_fixed.cpu()], 1).flatten(0, 1)
+
+    return Job(run, lambda: pix2pix.train_step(run, G, D, batches, cfg), p.STEPS, p.BATCH_SIZE, samples=triplets,
+               show_every=250)
+
+
 def _wgan(p, device, sync_bn: bool) -> Job:
     """Chapter 06's main run (Section 3 of the notebook): WGAN-GP (Gulrajani et al., Algorithm 1), FID every
     ``EVAL_EVERY`` steps and the samples kept for Section 5 (rank 0)."""
@@ -417,6 +456,44 @@ def _sagan(p, device, sync_bn: bool) -> Job:
                show_every=p.EVAL_EVERY)
 
 
+def _stargan(p, device, sync_bn: bool) -> Job:
+    """Chapter 09's main run (Section 3 of the notebook): a D step each iteration, a G step every ``N_CRITIC``-th,
+    on the glyphs' attribute domains."""
+    from .lab import stargan as lab
+    from .models import stargan
+    from .training import Batches, Run
+    from .utils import seed_everything
+
+    train_set = lab.load_domains("train", p.FAMILIES, p.IMAGE_SIZE)
+    test_set = lab.load_domains("test", p.FAMILIES, p.IMAGE_SIZE)
+    domains = stargan.all_domains(p.FAMILIES)
+    c_dim, channels = len(train_set.domain_names), train_set.images.shape[1]
+    cfg = stargan.Config(lambda_cls=p.LAMBDA_CLS, lambda_rec=p.LAMBDA_REC, lambda_gp=p.LAMBDA_GP, n_critic=p.N_CRITIC,
+                         lr=p.LR, beta1=p.BETA1, beta2=p.BETA2, g_residual=p.RESIDUAL_G, g_upsample=p.G_UPSAMPLE,
+                         d_translation=p.D_TRANSLATION)
+    seed_everything(p.SEED)
+    G = stargan.Generator(c_dim=c_dim, channels=channels, conv_dim=p.G_CONV_DIM, repeat_num=p.G_REPEAT,
+                          residual=cfg.g_residual, upsample=cfg.g_upsample).to(device)
+    D = stargan.Discriminator(c_dim=c_dim, channels=channels, image_size=p.IMAGE_SIZE, conv_dim=p.D_CONV_DIM,
+                              translation=cfg.d_translation).to(device)
+    config = dict(dataclasses.asdict(cfg), dataset=p.DATASET, families=list(p.FAMILIES), image_size=p.IMAGE_SIZE,
+                  batch_size=p.BATCH_SIZE, g_conv_dim=p.G_CONV_DIM, g_repeat=p.G_REPEAT, d_conv_dim=p.D_CONV_DIM,
+                  seed=p.SEED, amp=p.AMP)
+    run = Run("09_stargan" + ("-smoke" if p.SMOKE else ""), {"G": G, "D": D}, stargan.optimizers(G, D, cfg),
+              config=config, device=device, amp=p.AMP, checkpoint_every=500)
+    batches = run.attach(batches=stargan.DomainBatches(Batches(train_set, p.BATCH_SIZE, seed=p.SEED, device=device),
+                                                       seed=p.SEED))
+    x_fixed = test_set.get_batch(torch.arange(8))[0]
+
+    def domain_rows():                                # [x, G(x, c_1), ..., G(x, c_8)] per input
+        K = len(domains)
+        fake = lab.translate(G, x_fixed.repeat_interleave(K, 0), domains.repeat(len(x_fixed), 1).to(device))
+        return torch.cat([x_fixed.cpu()[:, None], fake.view(len(x_fixed), K, *x_fixed.shape[1:])], 1).flatten(0, 1)
+
+    return Job(run, lambda: stargan.train_step(run, G, D, batches, cfg), p.STEPS, p.BATCH_SIZE, samples=domain_rows,
+               show_every=500)
+
+
 def _stylegan_xl(p, device, sync_bn: bool) -> Job:
     """Chapter 10's main run (Section 3 of the notebook): progressive growing, the projected discriminator on the
     course classifier's (and, with ``FEATURE_NETS`` holding "vit", the TinyViT's) frozen features, classifier
@@ -479,8 +556,8 @@ def _stylegan_xl(p, device, sync_bn: bool) -> Job:
 
 
 CHAPTERS: dict[str, Callable] = {"01_gan": _gan, "02_cgan": _cgan, "03_dcgan": _dcgan, "04_infogan": _infogan,
-                                 "06_wgan": _wgan, "07_sagan": _sagan, "08_biggan": _biggan,
-                                 "10_stylegan_xl": _stylegan_xl}
+                                 "05_pix2pix": _pix2pix, "06_wgan": _wgan, "07_sagan": _sagan, "08_biggan": _biggan,
+                                 "09_stargan": _stargan, "10_stylegan_xl": _stylegan_xl}
 """The chapters the command line trains, each built as its notebook's main run."""
 
 SYNC_BN_DEFAULT = {"08_biggan"}

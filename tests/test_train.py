@@ -114,7 +114,8 @@ def _notebook_main_run(chapter: str, tmp_path: Path) -> dict:
     nb = nbformat.read(ROOT / "notebooks" / f"{chapter}.ipynb", as_version=4)
     marker = {"01_gan": "for _step in run.steps(STEPS):", "02_cgan": "for step in run.steps(STEPS):",
               "04_infogan": "for _step in run.steps(STEPS):", "06_wgan": "for _step in run.steps(STEPS):",
-              "03_dcgan": "for _ in run.steps(STEPS):", "08_biggan": 'train_biggan("08_biggan", STEPS)',
+              "03_dcgan": "for _ in run.steps(STEPS):", "05_pix2pix": "for _ in run.steps(STEPS):",
+              "09_stargan": "for step in run.steps(STEPS):", "08_biggan": 'train_biggan("08_biggan", STEPS)',
               "07_sagan": "for step in run.steps(STEPS):", "10_stylegan_xl": "for step in run.steps(STEPS):"}[chapter]
     last = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and marker in c.source)
     nb.cells = [c for c in nb.cells[:last + 1] if c.cell_type == "code"]
