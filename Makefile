@@ -59,13 +59,16 @@ lint: $(STAMP)
 
 ## Lint, unit tests, then every notebook executed once in smoke mode, cell by cell, by nbval (with the checks of
 ## tests/nbval_checks.py: no printed warnings, no claims table naming a quantity the run never recorded), each
-## notebook building into a fresh build/nbval/ so nothing resumes from an earlier run.
+## notebook building into a fresh build/nbval/ so nothing resumes from an earlier run; then the command-line trainer
+## is checked against the main runs those notebooks wrote (tests/test_train_matches_notebooks.py).
 test: lint
 	$(PY) -m pytest -n $(JOBS) --ignore=tests/browser tests
 	rm -rf $(BUILD)/nbval
 	GAN_COURSE_SMOKE=1 GAN_COURSE_BUILD=$(abspath $(BUILD)/nbval) $(PY) -m pytest -n $(JOBS) --dist loadscope \
 		--nbval-lax --nbval-kernel-name python3 --nbval-sanitize-with tests/nbval_sanitize.cfg \
 		-p tests.nbval_checks -p no:cacheprovider notebooks
+	GAN_COURSE_NBVAL_BUILD=$(abspath $(BUILD)/nbval) $(PY) -m pytest -q -p no:cacheprovider \
+		tests/test_train_matches_notebooks.py
 
 ## Student copies of the chapters (solutions and outputs removed, nbgrader markers) in build/student/.
 student: $(STAMP)

@@ -8,7 +8,6 @@ import json
 import math
 from pathlib import Path
 
-import nbformat
 import pytest
 import torch
 
@@ -104,50 +103,6 @@ def test_mixed_precision_path_runs_on_the_cpu_in_bfloat16(chapter, build):
         hook.remove()
     assert torch.bfloat16 in seen, "no convolution or linear layer ran in bfloat16: the step ignored run.autocast()"
     assert all(math.isfinite(float(v)) for v in logs.values())
-
-
-def _notebook_main_run(chapter: str, tmp_path: Path) -> dict:
-    """Execute the chapter notebook in smoke mode up to the cell that trains its main run, then report that run's
-    name, config and weight shapes."""
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(ROOT / "notebooks" / f"{chapter}.ipynb", as_version=4)
-    marker = {"01_gan": "for _step in run.steps(STEPS):", "02_cgan": "for step in run.steps(STEPS):",
-              "04_infogan": "for _step in run.steps(STEPS):", "06_wgan": "for _step in run.steps(STEPS):",
-              "03_dcgan": "for _ in run.steps(STEPS):", "05_pix2pix": "for _ in run.steps(STEPS):",
-              "09_stargan": "for step in run.steps(STEPS):", "08_biggan": 'train_biggan("08_biggan", STEPS)',
-              "07_sagan": "for step in run.steps(STEPS):", "10_stylegan_xl": "for step in run.steps(STEPS):"}[chapter]
-    last = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and marker in c.source)
-    nb.cells = [c for c in nb.cells[:last + 1] if c.cell_type == "code"]
-    nb.cells.append(nbformat.v4.new_code_cell(
-        "import json\nprint('MAIN-RUN' + json.dumps({'name': run.name, 'config': run.config, 'shapes': {k: {n: list("
-        "t.shape) for n, t in m.state_dict().items()} for k, m in run.models.items()}}))"))
-    client = NotebookClient(nb, kernel_name="python3", timeout=600, resources={"metadata": {"path": str(
-        ROOT / "notebooks")}})
-    import os
-
-    env = {"GAN_COURSE_SMOKE": "1", "GAN_COURSE_BUILD": str(tmp_path / "nb")}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        client.execute()
-    finally:
-        for k, v in old.items():
-            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
-    text = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
-    return json.loads(text.split("MAIN-RUN", 1)[1])
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("chapter", list(train.CHAPTERS))
-def test_the_command_line_builds_the_notebooks_main_run(chapter, build, tmp_path):
-    """Same Run name, run configuration and weight shapes as the notebook: a checkpoint of one resumes in the other."""
-    notebook = _notebook_main_run(chapter, tmp_path)
-    job, _ = train.build(chapter, smoke=True, device="cpu")
-    assert job.run.name == notebook["name"]
-    assert json.loads(json.dumps(job.run.config)) == notebook["config"]
-    shapes = {k: {n: list(t.shape) for n, t in m.state_dict().items()} for k, m in job.run.models.items()}
-    assert shapes == notebook["shapes"]
 
 
 @pytest.mark.slow
