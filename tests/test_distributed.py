@@ -36,10 +36,14 @@ class Points(torch.utils.data.Dataset):
         return self.x[index], self.y[index]
 
 
-def make_model(batch_norm: bool) -> nn.Module:
+def make_model(kind: str) -> nn.Module:
+    """``plain``, ``bn`` (batch norm between the layers) or ``sn`` (spectral norm on both layers: power iteration
+    buffers u that every forward pass updates)."""
     torch.manual_seed(1)
-    layers = [nn.Linear(4, 8)] + ([nn.BatchNorm1d(8)] if batch_norm else []) + [nn.Tanh(), nn.Linear(8, 1)]
-    return nn.Sequential(*layers)
+    first, last = nn.Linear(4, 8), nn.Linear(8, 1)
+    if kind == "sn":
+        first, last = (nn.utils.parametrizations.spectral_norm(m) for m in (first, last))
+    return nn.Sequential(first, *([nn.BatchNorm1d(8)] if kind == "bn" else []), nn.Tanh(), last)
 
 
 def train_steps(model, batches, run, steps: int):
@@ -52,12 +56,12 @@ def train_steps(model, batches, run, steps: int):
     del opt
 
 
-def _worker(rank: int, world: int, init_file: str, out: str, batch_norm: bool, batch: int, steps: int):
+def _worker(rank: int, world: int, init_file: str, out: str, kind: str, batch: int, steps: int):
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
     torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
-        model = distributed.sync_batch_norm(make_model(batch_norm))
+        model = distributed.sync_batch_norm(make_model(kind))
         if rank == 1:                          # a different start: the broadcast must overwrite it
             with torch.no_grad():
                 for p in model.parameters():
@@ -72,15 +76,15 @@ def _worker(rank: int, world: int, init_file: str, out: str, batch_norm: bool, b
         torch.distributed.destroy_process_group()
 
 
-def data_parallel(tmp_path: Path, world: int, batch_norm: bool, batch: int, steps: int) -> list[dict]:
+def data_parallel(tmp_path: Path, world: int, kind: str, batch: int, steps: int) -> list[dict]:
     init = tmp_path / "init"
-    mp.start_processes(_worker, args=(world, str(init), str(tmp_path), batch_norm, batch, steps), nprocs=world,
+    mp.start_processes(_worker, args=(world, str(init), str(tmp_path), kind, batch, steps), nprocs=world,
                        start_method="spawn", join=True)
     return [torch.load(tmp_path / f"rank{r}.pt") for r in range(world)]
 
 
-def one_process(tmp_path: Path, batch_norm: bool, batch: int, steps: int) -> dict:
-    model = make_model(batch_norm)
+def one_process(tmp_path: Path, kind: str, batch: int, steps: int) -> dict:
+    model = make_model(kind)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     run = Run("one", {"net": model}, {"net": opt}, root=tmp_path / "one", progress=False, live=False)
     train_steps(model, Batches(Points(), batch, seed=3), run, steps)
@@ -101,13 +105,15 @@ def test_batches_shards_are_the_one_process_batch():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("batch_norm", [False, True], ids=["no-bn", "cross-replica-bn"])
-def test_two_ranks_of_batch_b_take_the_step_of_one_process_of_batch_2b(tmp_path, batch_norm):
-    ranks = data_parallel(tmp_path, 2, batch_norm, batch=4, steps=5)
-    alone = one_process(tmp_path, batch_norm, batch=8, steps=5)
+@pytest.mark.parametrize("kind", ["plain", "bn", "sn"], ids=["no-bn", "cross-replica-bn", "spectral-norm"])
+def test_two_ranks_of_batch_b_take_the_step_of_one_process_of_batch_2b(tmp_path, kind):
+    """Weights, batch-norm statistics and spectral norm's power-iteration vectors: every entry of the state dict."""
+    ranks = data_parallel(tmp_path, 2, kind, batch=4, steps=5)
+    alone = one_process(tmp_path, kind, batch=8, steps=5)
+    assert set(alone["state"]) == set(ranks[0]["state"])
     for key, value in alone["state"].items():
         for r in ranks:
-            assert torch.allclose(r["state"][key].float(), value.float(), atol=1e-5), (key, batch_norm)
+            assert torch.allclose(r["state"][key].float(), value.float(), atol=1e-5), (key, kind)
     # the logged loss is the mean over the ranks' shards: the whole batch's loss
     assert ranks[0]["loss"] == pytest.approx(alone["loss"], abs=1e-5)
     assert ranks[0]["loss"] == ranks[1]["loss"]
@@ -115,7 +121,7 @@ def test_two_ranks_of_batch_b_take_the_step_of_one_process_of_batch_2b(tmp_path,
 
 def test_without_cross_replica_statistics_batch_norm_differs(tmp_path):
     """The control of the test above: per-rank statistics are NOT the whole batch's (so the test can fail)."""
-    model = make_model(True)
+    model = make_model("bn")
     x = Points().x[:8]
     whole = model(x)
     halves = torch.cat([model(x[:4]), model(x[4:])])
