@@ -46,6 +46,9 @@ CLAIMS = [
           "pretrained features trains G far faster than one from scratch on pixels (class agreement by the TinyViT "
           "after COMPARE_STEPS steps, projected vs ordinary D)", "agreement_vit_xl_at_compare",
           ">", "agreement_vit_standard_d"),
+    Claim("projected_d_beats_standard_d_rfid", "The same claim judged by a network nobody trained: rFID, the FID in a "
+          "randomly initialised Inception-v3 (StyleGAN-XL's own check), after COMPARE_STEPS steps, projected vs "
+          "ordinary D", "rfid_xl_at_compare", "<", "rfid_standard_d"),
     Claim("pretrained_embeddings_help", "StyleGAN-XL Sec. 3.2: class embeddings initialised from a pretrained "
           "classifier help (TinyViT agreement after COMPARE_STEPS steps, pretrained vs random table)",
           "agreement_vit_xl_at_compare", ">", "agreement_vit_random_embeddings"),
