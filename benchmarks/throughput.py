@@ -10,7 +10,8 @@ torch's threads as the chapters use them. Each chapter's step is built by ``gan_
 main run: networks, Config, ``train_step``), in a fresh build directory, warmed up, then timed for ``--steps``
 iterations. The FLOPs of one iteration are counted by ``torch.utils.flop_counter.FlopCounterMode`` (matrix
 products and convolutions, forward and backward; what it does not count, e.g. element-wise work, is not in the
-GFLOP/s; it cannot follow the double backward of a gradient penalty, so 06 and 09 get no count). The split: time inside ``Batches.next`` (data), inside the optimisers' ``step`` (optimizer), inside the
+GFLOP/s; it cannot follow the double backward of a gradient penalty nor 10's step, so 06, 09 and 10 get no count).
+The split: time inside ``Batches.next`` (data), inside the optimisers' ``step`` (optimizer), inside the
 top-level forward calls of the chapter's networks (forward), and the rest of the step (backward, losses, Python).
 
 The reference: ``examples/dcgan/main.py`` of pytorch/examples (its netG / netD for 64 x 64 images, BCELoss, its
@@ -124,14 +125,10 @@ def fresh_build():
 
 
 def time_step(step, batch_size: int, nets, optimizers, steps: int, warmup: int) -> dict:
+    """Warm up, time ``steps`` iterations with the split, then count one more iteration's FLOPs (last, so that a
+    step the counter cannot follow, which stops half-way, does not touch the timing)."""
     for _ in range(warmup):
         step()
-    try:
-        with FlopCounterMode(display=False) as counter:
-            step()
-        flops = counter.get_total_flops()
-    except RuntimeError:            # its module hooks cannot follow a double backward (the gradient penalties)
-        flops = float("nan")
     split = Split(nets, optimizers)
     try:
         start = time.perf_counter()
@@ -140,6 +137,12 @@ def time_step(step, batch_size: int, nets, optimizers, steps: int, warmup: int) 
         seconds = time.perf_counter() - start
     finally:
         split.close()
+    try:
+        with FlopCounterMode(display=False) as counter:
+            step()
+        flops = counter.get_total_flops()
+    except (RuntimeError, AssertionError):   # its module hooks cannot follow a double backward (06, 09's penalty)
+        flops = float("nan")
     rest = seconds - sum(split.t.values())
     return {"images_per_s": steps * batch_size / seconds, "step_ms": 1000 * seconds / steps,
             "gflop_per_step": flops / 1e9, "gflops": flops * steps / seconds / 1e9,
@@ -285,7 +288,7 @@ def main(argv=None) -> int:
             f"{peak['matmul']} GFLOP/s (2048 x 2048 matrix products), {peak['conv']} GFLOP/s (3x3 convolution, "
             f"256 channels at 32 x 32); 'of peak' is against the larger. GFLOP counts matrix products and "
             f"convolutions (forward and backward) only; '—' where FlopCounterMode cannot follow the step's double "
-            f"backward (the gradient penalties of 06 and 09). The last two rows: the pytorch/examples DCGAN step and "
+            f"backward (the gradient penalties of 06 and 09, and 10's step). The last two rows: the pytorch/examples DCGAN step and "
             f"chapter 03's `train_step` on the same 64 x 64 architecture and batch (course / example: "
             f"{ratio:.2f}).\n\n" + markdown(rows, peak) + "\n")
     print(text)
