@@ -89,8 +89,13 @@ def barrier():
         dist.barrier()
 
 
-def shutdown():
+def shutdown(wait: bool = False):
+    """Leave the process group. ``wait``: first wait for the other ranks (a barrier), so that no rank tears its
+    connections down while another still uses them (gloo aborts the process then); only on the success path, since
+    after a failure the others may never arrive."""
     if dist.is_available() and dist.is_initialized():
+        if wait and is_distributed():
+            dist.barrier()
         dist.destroy_process_group()
 
 

@@ -665,9 +665,10 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {name: getattr(args, name) for name in [*known, *EVERY_CHAPTER]
                  if getattr(args, name, None) is not None}
     with contextlib.ExitStack() as stack:
-        stack.callback(distributed.shutdown)
+        stack.callback(distributed.shutdown)           # after a failure: leave at once
         numbers = train(args.chapter, overrides, smoke=args.smoke, sync_bn=args.sync_bn, compile=args.compile)
         main_rank = distributed.is_main()
+        distributed.shutdown(wait=True)                # done: leave together
     if main_rank:
         print(json.dumps(numbers, indent=1))
     return 0

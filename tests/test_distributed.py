@@ -72,8 +72,9 @@ def _worker(rank: int, world: int, init_file: str, out: str, kind: str, batch: i
         train_steps(model, batches, run, steps)
         torch.save({"state": model.state_dict(), "loss": run.history.values("loss")},
                    Path(out) / f"rank{rank}.pt")
+        distributed.shutdown(wait=True)            # leave together (a rank leaving early makes gloo abort)
     finally:
-        torch.distributed.destroy_process_group()
+        distributed.shutdown()
 
 
 def data_parallel(tmp_path: Path, world: int, kind: str, batch: int, steps: int) -> list[dict]:
@@ -144,6 +145,8 @@ SCRIPT = textwrap.dedent('''
     with open(os.path.join(os.environ["GAN_COURSE_BUILD"], f"writes{rank}.txt"), "w") as f:
         f.write("\\n".join(writes))
     print("STEPS", numbers["steps"], "RESUMED", numbers["resumed"], "WORLD", numbers["world_size"])
+    from gan_course import distributed
+    distributed.shutdown(wait=True)
     ''')
 
 
