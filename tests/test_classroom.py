@@ -221,3 +221,9 @@ def test_nbgrader_autogrades_the_course_layout(tmp_path):
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         grades = {g.name: g.score for n in gb.find_submission("99_toy", "alice").notebooks for g in n.grades}
     assert grades == {"ex1_double_test": 4.0, "ex2_square_test": 0.0}   # the hidden test caught the special case
+
+
+def test_the_instructors_guide_tables_are_up_to_date():
+    """docs/INSTRUCTORS.md's exercise and time tables are generated from the notebooks and RESULTS.md: after editing
+    an exercise or recording new times, run `python -m gan_course.classroom guide`."""
+    assert classroom.update_guide(check=True) == [], "run `python -m gan_course.classroom guide`"
