@@ -41,7 +41,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
-from . import paths
+from . import distributed, paths
 from .files import DamagedFileError, atomic_save, load, remove_stale_temps
 from .utils import amp_dtype, autocast
 
@@ -123,8 +123,6 @@ class Batches:
 
     def __init__(self, dataset, batch_size: int, seed: int = 0, device: torch.device | str = "cpu",
                  rank: int | None = None, world_size: int | None = None):
-        from . import distributed
-
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.rank = distributed.rank() if rank is None else int(rank)
@@ -395,7 +393,6 @@ class Run:
                  resume: bool = True, resumable=RESUMABLE, checkpoint_every: int = 500,
                  checkpoint_seconds: float = 120.0, root: str | Path | None = None, live: bool | None = None,
                  progress: bool = True):
-        from . import distributed
         from .viz import LiveView
 
         self.main = distributed.is_main()
@@ -676,8 +673,6 @@ class Run:
         if self._pending_rng is not None:
             _set_rng_state(self._pending_rng)
             self._pending_rng = None
-        from . import distributed
-
         if distributed.rank() > 0:                 # identical weights, but each rank its own noise
             torch.manual_seed(int(torch.randint(0, 2**62, (1,))) + distributed.rank())
         if self.step >= total:
@@ -736,9 +731,7 @@ class Run:
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward(retain_graph=retain_graph)
         if self._distributed:                         # the mean gradient over the ranks' shards of the batch
-            from .distributed import average_gradients
-
-            average_gradients(p for group in optimizer.param_groups for p in group["params"])
+            distributed.average_gradients(p for group in optimizer.param_groups for p in group["params"])
         scaler.step(optimizer)
         scaler.update()
 
@@ -751,9 +744,7 @@ class Run:
         """
         scalars = {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in scalars.items()}
         if self._distributed:                         # the whole batch's values; a NaN on one rank stops all
-            from .distributed import all_mean
-
-            scalars = all_mean(scalars)
+            scalars = distributed.all_mean(scalars)
         for key, value in scalars.items():
             if not math.isfinite(value):
                 raise self._diverged(f"{key} became {value}")
